@@ -1,0 +1,173 @@
+"""Sniffing a format from the first bytes — never from the file name.
+
+The name is consulted in exactly one direction: a file whose bytes could be a protocol-0
+pickle *and* whose name says it is text that no model loader unpickles (``README.md``) is
+treated as text. A ``.bin`` holding text still goes to the pickle analyzer.
+"""
+
+from __future__ import annotations
+
+import pickletools
+import struct
+from collections.abc import Callable
+
+from scanner.sources.interface import Blob
+
+SNIFF_BYTES = 4096
+"""Bytes read to decide a format."""
+
+PICKLE = "pickle"
+ZIP = "zip"
+TAR = "tar"
+GZIP = "gzip"
+BZIP2 = "bzip2"
+XZ = "xz"
+LZMA = "lzma"
+ZLIB = "zlib"
+ZSTD = "zstd"
+LZ4 = "lz4"
+SEVENZ = "7z"
+RAR = "rar"
+SAFETENSORS = "safetensors"
+GGUF = "gguf"
+HDF5 = "hdf5"
+NUMPY = "numpy"
+PROTOBUF = "protobuf"
+JSON = "json"
+TEXT = "text"
+IMAGE = "image"
+EMPTY = "empty"
+SYMLINK = "symlink"
+UNKNOWN = "unknown"
+
+_TEXT_NAMES = (
+    ".md", ".txt", ".json", ".jsonl", ".py", ".jinja", ".j2", ".yaml", ".yml", ".toml", ".cfg",
+    ".ini", ".csv", ".tsv", ".model.vocab", ".gitattributes", ".gitignore", ".html", ".rst",
+    "license", "notice", "readme", ".spm.vocab", "merges.txt", "vocab.txt",
+)
+
+
+def _is_safetensors(head: bytes) -> bool:
+    if len(head) < 9:
+        return False
+    (n,) = struct.unpack_from("<Q", head)
+    return n > 0 and head[8:9] == b"{"
+
+
+def _is_tar(head: bytes) -> bool:
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+def _is_lzma_alone(head: bytes) -> bool:
+    # .lzma "alone" header: properties byte (lc/lp/pb, <225), 4-byte dict size, 8-byte size.
+    # joblib's 'lzma' compressor writes exactly this; 0x5d is the default properties byte.
+    if len(head) < 13 or head[0] >= 225:
+        return False
+    (dict_size,) = struct.unpack_from("<I", head, 1)
+    return head[0] == 0x5D and dict_size in {1 << k for k in range(12, 31)}
+
+
+def _is_zlib(head: bytes) -> bool:
+    return len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0
+
+
+def _is_protobuf(head: bytes) -> bool:
+    # ONNX ModelProto and TF SavedModel both open with field 1 as a varint (tag 0x08) and a
+    # small value (ir_version / schema version); the format analyzer decides which it is.
+    return len(head) >= 3 and head[0] == 0x08 and head[1] < 0x40 and head[2] in (0x12, 0x1A, 0x22, 0x3A)
+
+
+_MAGIC: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
+    (ZIP, lambda h: h[:4] in (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")),
+    (GGUF, lambda h: h[:4] == b"GGUF"),
+    (NUMPY, lambda h: h[:6] == b"\x93NUMPY"),
+    (HDF5, lambda h: h[:8] == b"\x89HDF\r\n\x1a\n"),
+    (SEVENZ, lambda h: h[:6] == b"7z\xbc\xaf\x27\x1c"),
+    (RAR, lambda h: h[:6] == b"Rar!\x1a\x07"),
+    (GZIP, lambda h: h[:2] == b"\x1f\x8b"),
+    (BZIP2, lambda h: h[:3] == b"BZh" and h[3:4].isdigit()),
+    (XZ, lambda h: h[:6] == b"\xfd7zXZ\x00"),
+    (ZSTD, lambda h: h[:4] == b"\x28\xb5\x2f\xfd"),
+    (LZ4, lambda h: h[:4] == b"\x04\x22\x4d\x18"),
+    (TAR, _is_tar),
+    (SAFETENSORS, _is_safetensors),
+    (IMAGE, lambda h: h[:8] == b"\x89PNG\r\n\x1a\n" or h[:3] == b"\xff\xd8\xff" or h[:4] == b"GIF8"),
+    (PICKLE, lambda h: h[:1] == b"\x80" and 2 <= (h[1:2] or b"\0")[0] <= 5),
+    (LZMA, _is_lzma_alone),
+    (ZLIB, _is_zlib),
+    (PROTOBUF, _is_protobuf),
+)
+
+
+def sniff(blob: Blob, name: str = "") -> str:
+    """The format of ``blob`` from its first bytes (``name`` only downgrades pickle-ish text)."""
+    if blob.size == 0:
+        return EMPTY
+    head = blob.head(SNIFF_BYTES)
+    return sniff_bytes(head, name)
+
+
+def sniff_bytes(head: bytes, name: str = "") -> str:
+    for fmt, test in _MAGIC:
+        if test(head):
+            return fmt
+    text = _decode_text(head)
+    if text is not None:
+        stripped = text.lstrip("\ufeff \t\r\n")
+        if _looks_like_pickle_text(head) and not _is_text_name(name):
+            return PICKLE
+        if stripped[:1] in ("{", "["):
+            return JSON
+        return TEXT
+    if looks_like_pickle(head):
+        return PICKLE
+    return UNKNOWN
+
+
+def _is_text_name(name: str) -> bool:
+    lower = name.rsplit("!", 1)[-1].lower()
+    base = lower.rsplit("/", 1)[-1]
+    return any(base.endswith(suffix) or base == suffix for suffix in _TEXT_NAMES)
+
+
+def _decode_text(head: bytes) -> str | None:
+    if b"\x00" in head:
+        return None
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # The sniff window may cut a multi-byte character in two.
+        if exc.start >= len(head) - 3:
+            return head[: exc.start].decode("utf-8")
+        return None
+
+
+def _looks_like_pickle_text(head: bytes) -> bool:
+    """A protocol 0/1 pickle is ASCII; it must parse and reach an import or a STOP."""
+    return looks_like_pickle(head, need_global=True)
+
+
+def looks_like_pickle(head: bytes, need_global: bool = False) -> bool:
+    """Whether ``head`` parses as a pickle opcode stream up to a STOP or the end of the window.
+
+    With ``need_global`` the stream must also import something (GLOBAL/INST/STACK_GLOBAL) or
+    be a complete small pickle — prose rarely parses that far.
+    """
+    ops = 0
+    saw_global = False
+    try:
+        for opcode, _arg, _pos in pickletools.genops(head):
+            ops += 1
+            if opcode.name in ("GLOBAL", "INST", "STACK_GLOBAL"):
+                saw_global = True
+            if opcode.name == "STOP":
+                return ops >= 2 and (saw_global or not need_global)
+    except ValueError as exc:
+        # Running off the end of the sniff window is fine; anything else is not a pickle.
+        if "truncated" not in str(exc) and "at end" not in str(exc):
+            return False
+        if len(head) < SNIFF_BYTES:
+            return saw_global and ops >= 2
+    except Exception:
+        return False
+    return ops >= 2 and (saw_global or not need_global)

@@ -1,0 +1,133 @@
+"""Loading detection knowledge from ``rules/`` (and ``--rules DIR``): data, not code.
+
+Every YAML file under a rules directory is one document with a ``kind`` (``catalog``,
+``pickle-callables``, ``python-patterns``, ``jinja-patterns``, ``policy``, ...) and a list of
+``entries``. This module only loads, validates the envelope and groups them; each subsystem
+turns the entries of its own kind into typed structures. The rule set's digest changes
+whenever any rule file changes, so cached verdicts are invalidated with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from scanner.model import Severity
+
+
+class RulesError(Exception):
+    """A rule file is malformed."""
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """A stable rule id and what it means (for SARIF ``rules``, ``modelscan rules``, docs)."""
+
+    id: str
+    name: str
+    severity: Severity
+    """Default severity; a finding may be raised or lowered by context."""
+    summary: str
+    help: str = ""
+    cwe: tuple[int, ...] = ()
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """All rule documents, grouped by kind, with the rule catalog parsed."""
+
+    documents: Mapping[str, tuple[Mapping[str, Any], ...]]
+    """Entries per kind, in a deterministic order (built-in first, then ``--rules`` dirs)."""
+    catalog: Mapping[str, RuleInfo]
+    digest: str
+    sources: tuple[str, ...] = field(default=())
+
+    def entries(self, kind: str) -> tuple[Mapping[str, Any], ...]:
+        """Every entry of ``kind`` across all loaded files."""
+        return self.documents.get(kind, ())
+
+    def info(self, rule_id: str) -> RuleInfo:
+        """The catalog entry of ``rule_id``; an unknown id is a programming error."""
+        try:
+            return self.catalog[rule_id]
+        except KeyError:
+            raise RulesError(f"rule id {rule_id!r} is not in the catalog") from None
+
+
+def builtin_rules_dir() -> Path:
+    """The ``rules/`` folder shipped with the package."""
+    return Path(str(resources.files("rules")))
+
+
+def load_rules(extra_dirs: Sequence[str | Path] = ()) -> RuleSet:
+    """Built-in rules plus every YAML file under ``extra_dirs`` (``--rules DIR``)."""
+    return _load(tuple(str(Path(d).resolve()) for d in extra_dirs))
+
+
+@lru_cache(maxsize=8)
+def _load(extra_dirs: tuple[str, ...]) -> RuleSet:
+    digest = hashlib.sha256()
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    sources: list[str] = []
+    for directory in (str(builtin_rules_dir()), *extra_dirs):
+        root = Path(directory)
+        if not root.is_dir():
+            raise RulesError(f"rules directory not found: {directory}")
+        for path in sorted(_yaml_files(root)):
+            raw = path.read_bytes()
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + raw + b"\0")
+            kind, entries = _parse_document(path, raw)
+            grouped.setdefault(kind, []).extend(entries)
+            sources.append(str(path))
+    catalog = _parse_catalog(grouped.get("catalog", []))
+    documents = {kind: tuple(entries) for kind, entries in grouped.items()}
+    return RuleSet(documents, catalog, digest.hexdigest()[:16], tuple(sources))
+
+
+def _yaml_files(root: Path) -> Iterable[Path]:
+    for pattern in ("*.yaml", "*.yml"):
+        yield from root.rglob(pattern)
+
+
+def _parse_document(path: Path, raw: bytes) -> tuple[str, list[Mapping[str, Any]]]:
+    try:
+        doc = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):
+        raise RulesError(f"{path}: a rule file is a mapping with a 'kind' string")
+    entries = doc.get("entries", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise RulesError(f"{path}: 'entries' must be a list of mappings")
+    tagged: list[Mapping[str, Any]] = [{**e, "_file": path.name} for e in entries]
+    kind: str = doc["kind"]
+    return kind, tagged
+
+
+def _parse_catalog(entries: Sequence[Mapping[str, Any]]) -> dict[str, RuleInfo]:
+    catalog: dict[str, RuleInfo] = {}
+    for entry in entries:
+        try:
+            info = RuleInfo(
+                id=str(entry["id"]),
+                name=str(entry["name"]),
+                severity=Severity.parse(str(entry["severity"])),
+                summary=str(entry["summary"]),
+                help=str(entry.get("help", "")),
+                cwe=tuple(int(c) for c in entry.get("cwe", ())),
+                references=tuple(str(r) for r in entry.get("references", ())),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise RulesError(f"{entry.get('_file')}: bad catalog entry {entry!r}: {exc}") from None
+        if info.id in catalog:
+            raise RulesError(f"{entry.get('_file')}: rule id {info.id} is defined twice")
+        catalog[info.id] = info
+    return catalog
