@@ -1,0 +1,195 @@
+"""Human report for terminals: a summary table, findings grouped by artifact, a verdict line.
+
+Colour only when asked for (the CLI asks when stdout is a terminal and ``NO_COLOR`` is unset);
+otherwise plain text that diffs and greps well. Everything that came out of a scanned file
+(evidence, member names, messages quoting it) is printed through ``safe_text`` and as
+``rich.text.Text``, never as markup: a malicious pickle must not be able to inject terminal
+escapes that hide a finding, nor rich markup that restyles the report.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from scanner.model import Finding, Location, Report, Severity
+from scanner.policy import Policy
+from scanner.report.interface import Renderer
+
+SEVERITY_STYLE: dict[Severity, str] = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+
+#: Evidence longer than this is cut in the terminal view (the JSON report keeps all of it).
+MAX_EVIDENCE_CHARS = 600
+
+
+def safe_text(value: str, limit: int | None = None) -> str:
+    """``value`` with control characters escaped (``\\x1b`` stays visible, never interpreted)."""
+    out = "".join(ch if ch.isprintable() or ch == " " else _escape(ch) for ch in value)
+    if limit is not None and len(out) > limit:
+        out = out[:limit] + f"… ({len(out) - limit} more characters)"
+    return out
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def describe_location(loc: Location) -> str:
+    """``member archive/data.pkl · stream 0 · opcode 12 @ byte 57`` (only the known parts)."""
+    parts: list[str] = []
+    if loc.member is not None:
+        parts.append(f"member {loc.member}")
+    if loc.stream is not None:
+        parts.append(f"stream {loc.stream}")
+    if loc.opcode_index is not None:
+        parts.append(f"opcode {loc.opcode_index}")
+    if loc.offset is not None:
+        parts.append(f"byte {loc.offset}")
+    if loc.pointer is not None:
+        parts.append(f"at {loc.pointer or '/'}")
+    if loc.line is not None:
+        parts.append(f"line {loc.line}")
+    return " · ".join(parts)
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover - the loop always returns
+
+
+class TextRenderer(Renderer):
+    """Rich text; ``color=False`` (the default) gives plain text with no escape sequences."""
+
+    name = "text"
+
+    def __init__(self, color: bool = False, width: int = 100) -> None:
+        self.color = color
+        self.width = width
+
+    def with_color(self, color: bool, width: int | None = None) -> TextRenderer:
+        return TextRenderer(color=color, width=width or self.width)
+
+    def render(self, report: Report, policy: Policy) -> str:
+        buf = io.StringIO()
+        console = Console(file=buf, force_terminal=self.color, no_color=not self.color,
+                          color_system="standard" if self.color else None, width=self.width,
+                          highlight=False, emoji=False, soft_wrap=not self.color)
+        self._header(console, report)
+        counted, suppressed = _split(report.findings, policy)
+        self._summary(console, report, counted, policy)
+        self._findings(console, counted)
+        if suppressed:
+            console.print(Text(f"{len(suppressed)} finding(s) suppressed by policy {policy.source}: "
+                               + ", ".join(sorted({f.rule_id for f in suppressed})), style="dim"))
+        for err in report.errors:
+            where = f"{safe_text(err.artifact)}: " if err.artifact else ""
+            console.print(Text(f"error: {where}{safe_text(err.message)}", style="red"))
+        self._verdict(console, report, policy)
+        return buf.getvalue()
+
+    @staticmethod
+    def _header(console: Console, report: Report) -> None:
+        title = Text("modelscan ", style="bold")
+        title.append(report.tool_version)
+        title.append(" · ")
+        title.append(safe_text(report.target), style="bold")
+        if report.revision:
+            title.append(f" @ {safe_text(report.revision)}")
+        console.print(title)
+        scanned = (f"{len(report.artifacts)} artifact(s), {_human_bytes(report.bytes_total)}; "
+                   f"read {_human_bytes(report.bytes_read)}")
+        seconds = report.timings.get("scan")
+        if seconds is not None:
+            scanned += f" in {seconds:.2f} s"
+        console.print(Text(scanned, style="dim"))
+
+    @staticmethod
+    def _summary(console: Console, report: Report, counted: list[Finding], policy: Policy) -> None:
+        if not counted:
+            return
+        table = Table(title=None, show_header=True, header_style="bold", box=None, pad_edge=False)
+        table.add_column("severity")
+        table.add_column("findings", justify="right")
+        table.add_column("rules")
+        for sev in sorted(Severity, reverse=True):
+            of_sev = [f for f in counted if f.severity == sev]
+            if not of_sev:
+                continue
+            rules = ", ".join(sorted({f.rule_id for f in of_sev}))
+            table.add_row(Text(sev.label, style=SEVERITY_STYLE[sev]), str(len(of_sev)), Text(rules))
+        console.print()
+        console.print(table)
+
+    @staticmethod
+    def _findings(console: Console, counted: list[Finding]) -> None:
+        by_artifact: dict[str, list[Finding]] = {}
+        for f in counted:
+            by_artifact.setdefault(f.artifact, []).append(f)
+        for artifact, findings in by_artifact.items():
+            console.print()
+            console.print(Text(safe_text(artifact), style="bold underline"))
+            for f in findings:
+                line = Text("  ")
+                line.append(f"{f.severity.label.upper():<8}", style=SEVERITY_STYLE[f.severity])
+                line.append(f" {f.rule_id}  ", style="bold")
+                line.append(safe_text(f.message))
+                console.print(line)
+                if f.evidence:
+                    console.print(_detail("evidence", safe_text(f.evidence, MAX_EVIDENCE_CHARS), "bold"))
+                where = describe_location(f.location)
+                if where:
+                    console.print(_detail("where", safe_text(where)))
+                if f.reference:
+                    console.print(_detail("see", safe_text(f.reference), "dim"))
+
+    @staticmethod
+    def _verdict(console: Console, report: Report, policy: Policy) -> None:
+        verdict = report.verdict(policy)
+        threshold = verdict.fail_on.label if verdict.fail_on is not None else "never"
+        console.print()
+        if verdict.passed:
+            total = sum(verdict.counts.values())
+            below = f" ({total} below the threshold)" if total else ""
+            line = Text("PASS", style="bold green")
+            line.append(f"  no findings at or above {threshold}{below}")
+        else:
+            line = Text("FAIL", style="bold white on red")
+            line.append("  " + "; ".join(verdict.reasons) + f" (fail-on: {threshold})")
+        console.print(line)
+
+
+def _detail(label: str, value: str, style: str = "") -> Text:
+    text = Text(f"           {label}: ", style="dim")
+    text.append(value, style=style)
+    return text
+
+
+def _split(findings: Iterable[Finding], policy: Policy) -> tuple[list[Finding], list[Finding]]:
+    """Findings as the policy counts them (overrides applied), and the suppressed ones."""
+    counted: list[Finding] = []
+    suppressed: list[Finding] = []
+    for f in findings:
+        effective = policy.effective(f)
+        if effective is None:
+            suppressed.append(f)
+        else:
+            counted.append(effective)
+    return counted, suppressed
+
+
+RENDERER = TextRenderer()
