@@ -6,7 +6,9 @@ above it (or a failed signature requirement); 2 the command itself could not be 
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,10 +18,12 @@ from typing import TypeVar
 import click
 
 from scanner import __version__
-from scanner.engine import Progress, scan_target
+from scanner.api import scan as scan_api
+from scanner.engine import Progress
 from scanner.model import Report
 from scanner.policy import Policy, PolicyError, parse_fail_on
-from scanner.report import RENDERER_MODULES, renderer_for
+from scanner.report import RENDERER_MODULES, Renderer, renderer_for
+from scanner.report.text import TextRenderer
 from scanner.rules import RulesError, load_rules
 from scanner.sources import SourceError
 
@@ -54,7 +58,7 @@ def scan_options(func: F) -> F:
     options = [
         click.option("--format", "-f", "fmt", type=click.Choice(sorted(RENDERER_MODULES)), default="text",
                      show_default=True, help="Report format."),
-        click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
+        click.option("--output", "-o", type=click.Path(dir_okay=False),
                      help="Write the report to this file instead of stdout."),
         click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES, case_sensitive=False), default=None,
                      help="Lowest severity that makes the command exit 1 [default: the policy's, medium]."),
@@ -62,7 +66,8 @@ def scan_options(func: F) -> F:
                      help="Policy file (YAML): threshold, severity overrides, suppressions."),
         click.option("--rules", "rules_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
                      help="Extra rules directory (repeatable); adds to the built-in rules."),
-        click.option("--no-progress", is_flag=True, help="Do not draw a progress bar."),
+        click.option("--no-progress", is_flag=True,
+                     help="Do not draw the progress bar (it is drawn on stderr only when it is a terminal)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -72,23 +77,40 @@ def scan_options(func: F) -> F:
 @main.command()
 @click.argument("target")
 @scan_options
+@click.option("--hash", "hash_files", is_flag=True,
+              help="Record each file's SHA-256 in the report (reads every byte of the weights).")
 def scan(target: str, fmt: str, output: str | None, fail_on: str | None, policy_file: str | None,
-         rules_dirs: tuple[str, ...], no_progress: bool) -> None:
-    """Scan TARGET (a model file or folder) without executing anything in it."""
+         rules_dirs: tuple[str, ...], no_progress: bool, hash_files: bool) -> None:
+    """Scan TARGET (one model file or folder) without executing anything in it.
+
+    One target per command, so one report, one verdict and one SARIF run per target; scan
+    several models with several commands (each exit code then speaks for one model).
+    """
     policy = load_policy(policy_file, fail_on)
+    check_writable(output)
     with handled_errors(), progress_bar(enabled=not no_progress) as on_progress:
-        report = scan_target(target, rules_dirs=rules_dirs, progress=on_progress)
+        report = scan_api(target, rules_dirs=rules_dirs, progress=on_progress, hash_files=hash_files)
     sys.exit(emit(report, policy, fmt, output))
 
 
 @main.command("rules")
 @click.option("--rules", "rules_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Extra rules directory (repeatable).")
-def list_rules(rules_dirs: tuple[str, ...]) -> None:
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: one rule per line; json: the whole catalog entry per rule.")
+def list_rules(rules_dirs: tuple[str, ...], fmt: str) -> None:
     """List every rule id with its default severity and meaning."""
     with handled_errors():
         rules = load_rules(rules_dirs)
-    for info in sorted(rules.catalog.values(), key=lambda r: r.id):
+    ordered = sorted(rules.catalog.values(), key=lambda r: r.id)
+    if fmt == "json":
+        doc = {"rules_version": rules.digest,
+               "rules": [{"id": r.id, "name": r.name, "severity": r.severity.label, "summary": r.summary,
+                          "help": r.help, "cwe": list(r.cwe), "references": list(r.references)}
+                         for r in ordered]}
+        click.echo(json.dumps(doc, indent=2))
+        return
+    for info in ordered:
         click.echo(f"{info.id:<22} {info.severity.label:<9} {info.summary}")
 
 
@@ -100,9 +122,33 @@ def load_policy(policy_file: str | None, fail_on: str | None) -> Policy:
     return policy.with_fail_on(parse_fail_on(fail_on)) if fail_on else policy
 
 
+def check_writable(output: str | None) -> None:
+    """Refuse an unwritable ``--output`` before a long scan, not after it."""
+    if not output:
+        return
+    path = Path(output)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageFailure(f"cannot write {output}: it is a folder")
+    if not folder.is_dir():
+        raise UsageFailure(f"cannot write {output}: folder {folder} does not exist")
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        raise UsageFailure(f"cannot write {output}: permission denied")
+
+
+def renderer_to(fmt: str, output: str | None) -> Renderer:
+    """The renderer for ``fmt``; text gets colour only on a terminal and without ``NO_COLOR``."""
+    renderer = renderer_for(fmt)
+    if isinstance(renderer, TextRenderer):
+        to_terminal = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        width = shutil.get_terminal_size((100, 24)).columns if to_terminal else 100
+        renderer = renderer.with_color(to_terminal, width)
+    return renderer
+
+
 def emit(report: Report, policy: Policy, fmt: str, output: str | None) -> int:
     """Render ``report``, write it, and return the exit code its verdict calls for."""
-    text = renderer_for(fmt).render(report, policy)
+    text = renderer_to(fmt, output).render(report, policy)
     if output:
         try:
             Path(output).write_text(text, encoding="utf-8")
@@ -143,12 +189,16 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[Progress], None] | None]:
     from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
 
-    with Bar(TextColumn("[bold]scanning[/] {task.description}"), BarColumn(), DownloadColumn(),
-             TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("", total=None)
+    # Bytes, not files, drive the bar: one 10 GB checkpoint and fifty configs are not 51 equal steps.
+    with Bar(TextColumn("[bold]scanning[/]"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+             TextColumn("{task.fields[files]}"), TextColumn("{task.description}", markup=False),
+             console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=None, files="")
 
         def update(p: Progress) -> None:
-            bar.update(task, description=p.path, completed=p.bytes_done, total=p.bytes_total)
+            shown = p.path if len(p.path) <= 60 else "…" + p.path[-59:]
+            bar.update(task, description=shown, completed=p.bytes_done, total=p.bytes_total or None,
+                       files=f"{p.done}/{p.total} files")
 
         yield update
 
