@@ -203,5 +203,48 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[Progress], None] | None]:
         yield update
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--db", help="SQLite path or sqlite:///URL [env MODELSCAN_DB; default ~/.cache/modelscan].")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False),
+              help="API tokens, one per line: TOKEN or sha256:HEX, then scopes (admit,scan,read).")
+@click.option("--deadline", default=2.0, show_default=True, type=click.FloatRange(0.1, 30),
+              help="Seconds within which every admission request is answered.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Concurrent scans.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False),
+              help="Serve HTTPS with this certificate.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Private key of --tls-cert.")
+@click.option("--client-ca", type=click.Path(exists=True, dir_okay=False),
+              help="Require client certificates signed by this CA (mTLS, for the Kubernetes API server).")
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False),
+              help="Policy file (YAML).")
+@click.option("--rules", "rules_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Extra rules directory (repeatable).")
+def serve(host: str, port: int, db: str | None, token_file: str | None, deadline: float, workers: int,
+          tls_cert: str | None, tls_key: str | None, client_ca: str | None, policy_file: str | None,
+          rules_dirs: tuple[str, ...]) -> None:
+    """Run the admission service (HTTP API for MLOps platforms and Kubernetes).
+
+    API tokens come from MODELSCAN_API_TOKENS (comma-separated) or --token-file; webhook
+    secrets from MODELSCAN_HF_WEBHOOK_SECRET and MODELSCAN_MLFLOW_WEBHOOK_SECRET.
+    """
+    from scanner.serve import run as service
+    from scanner.serve.auth import TokenFileError
+    from scanner.serve.store import StoreError
+
+    if client_ca and not tls_cert:
+        raise UsageFailure("--client-ca needs --tls-cert and --tls-key")
+    try:
+        config = service.build_config(load_policy(policy_file, None), rules_dirs, db, token_file,
+                                      deadline, workers, client_ca)
+        if config.tokens.empty:
+            raise UsageFailure("no API tokens: set MODELSCAN_API_TOKENS or pass --token-file")
+        service.serve(config, host, port, tls_cert, tls_key, client_ca)
+    except (TokenFileError, StoreError) as exc:
+        raise UsageFailure(str(exc)) from None
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,71 @@
+"""Bearer tokens for API clients, held only as SHA-256 hashes, each with scopes.
+
+Sources: ``MODELSCAN_API_TOKENS`` (comma-separated tokens, every scope) and ``--token-file``
+(one per line: ``sha256:<hex of the token> scope1,scope2`` or ``<token> scope1,scope2``;
+``#`` comments). Plain tokens are hashed on load and never kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+
+SCOPES = ("admit", "scan", "read")
+
+
+class TokenFileError(Exception):
+    """A token file line is malformed."""
+
+
+@dataclass(frozen=True)
+class TokenTable:
+    entries: tuple[tuple[str, frozenset[str]], ...]
+    """(sha256 hex of the token, scopes)."""
+
+    def scopes_for(self, authorization: str | None) -> frozenset[str] | None:
+        """Scopes of the bearer token in an ``Authorization`` header; None if it is not valid."""
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        presented = _digest(authorization[len("Bearer ") :].strip())
+        found: frozenset[str] | None = None
+        for digest, scopes in self.entries:  # compare every entry: no early exit timing signal
+            if hmac.compare_digest(digest, presented):
+                found = scopes
+        return found
+
+    @property
+    def empty(self) -> bool:
+        return not self.entries
+
+
+def load_tokens(env_value: str | None, token_file: str | None) -> TokenTable:
+    entries: list[tuple[str, frozenset[str]]] = []
+    for token in (env_value or "").split(","):
+        if token.strip():
+            entries.append((_digest(token.strip()), frozenset(SCOPES)))
+    if token_file:
+        for n, line in enumerate(Path(token_file).read_text(encoding="utf-8").splitlines(), 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            secret, _, scope_text = line.partition(" ")
+            scopes = frozenset(s.strip() for s in scope_text.split(",") if s.strip()) or frozenset(SCOPES)
+            unknown = scopes - set(SCOPES)
+            if unknown:
+                raise TokenFileError(
+                    f"{token_file}:{n}: unknown scope(s) {sorted(unknown)} ({', '.join(SCOPES)})"
+                )
+            if secret.startswith("sha256:"):
+                digest = secret[len("sha256:") :].lower()
+                if len(digest) != 64:
+                    raise TokenFileError(f"{token_file}:{n}: sha256: must be followed by 64 hex digits")
+            else:
+                digest = _digest(secret)
+            entries.append((digest, scopes))
+    return TokenTable(tuple(entries))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
