@@ -87,7 +87,8 @@ def scan_tree(
         if progress is not None:
             progress(Progress(node.artifact.path, i + 1, len(tree.nodes), done_bytes, total_bytes))
     for analyzer in tree_analyzers():
-        _absorb(out, None, _run_tree(analyzer, tree, out.formats, context))
+        tree_context = replace(context, facts=dict(out.facts))
+        _absorb(out, None, _run_tree(analyzer, tree, out.formats, tree_context))
     findings = tuple(sorted(set(out.findings), key=Finding.sort_key))
     return Report(
         target=tree.target,

@@ -45,6 +45,9 @@ class Context:
     limits: Limits = field(default_factory=Limits)
     tree: Tree | None = None
     """The whole tree (repo-level analyzers look at siblings, e.g. ``config.json``)."""
+    facts: Mapping[str, Facts] = field(default_factory=dict)
+    """Facts per artifact path learned so far (tree analyzers read them instead of re-reading
+    headers, e.g. shard tensor tables for a sharded-index check)."""
 
 
 @dataclass(frozen=True)
