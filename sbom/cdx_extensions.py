@@ -36,8 +36,11 @@ class ModelCard:
 
     def to_json(self) -> dict[str, Any]:
         params: dict[str, Any] = {}
-        for key, value in (("task", self.task), ("architectureFamily", self.architecture_family),
-                           ("modelArchitecture", self.model_architecture)):
+        for key, value in (
+            ("task", self.task),
+            ("architectureFamily", self.architecture_family),
+            ("modelArchitecture", self.model_architecture),
+        ):
             if value:
                 params[key] = value
         if self.dataset_refs:
@@ -46,7 +49,9 @@ class ModelCard:
         if params:
             card["modelParameters"] = params
         if self.performance_metrics:
-            card["quantitativeAnalysis"] = {"performanceMetrics": [_metric_json(m) for m in self.performance_metrics]}
+            card["quantitativeAnalysis"] = {
+                "performanceMetrics": [_metric_json(m) for m in self.performance_metrics]
+            }
         if self.properties:
             card["properties"] = [{"name": n, "value": v} for n, v in self.properties]
         return card
@@ -55,8 +60,11 @@ class ModelCard:
         card = ET.Element(_q(ns, "modelCard"))
         if self.task or self.architecture_family or self.model_architecture or self.dataset_refs:
             params = ET.SubElement(card, _q(ns, "modelParameters"))
-            for key, value in (("task", self.task), ("architectureFamily", self.architecture_family),
-                               ("modelArchitecture", self.model_architecture)):
+            for key, value in (
+                ("task", self.task),
+                ("architectureFamily", self.architecture_family),
+                ("modelArchitecture", self.model_architecture),
+            ):
                 if value:
                     ET.SubElement(params, _q(ns, key)).text = value
             if self.dataset_refs:
@@ -116,8 +124,13 @@ class Annotation:
         tool: dict[str, Any] = {"type": "application", "name": self.tool_name}
         if self.tool_version:
             tool["version"] = self.tool_version
-        return {"bom-ref": self.bom_ref, "subjects": list(self.subjects),
-                "annotator": {"component": tool}, "timestamp": self.timestamp, "text": self.text}
+        return {
+            "bom-ref": self.bom_ref,
+            "subjects": list(self.subjects),
+            "annotator": {"component": tool},
+            "timestamp": self.timestamp,
+            "text": self.text,
+        }
 
     def to_xml(self, ns: str) -> ET.Element:
         element = ET.Element(_q(ns, "annotation"), {"bom-ref": self.bom_ref})
@@ -146,7 +159,7 @@ class Extensions:
 def splice_json(doc: dict[str, Any], ext: Extensions) -> dict[str, Any]:
     """Insert the extensions into the library's JSON document (modified in place, returned)."""
     for component in _walk_json_components(doc.get("components", [])):
-        ref = component.get("bom-ref")
+        ref = str(component.get("bom-ref", ""))
         if ref in ext.model_cards:
             card = ext.model_cards[ref].to_json()
             if card:

@@ -72,8 +72,11 @@ def _finding_issue(finding: Finding, info: RuleInfo | None, policy: Policy, know
     where = _where(finding)
     if where:
         detail = f"{detail} ({where})" if detail else where
-    refs = tuple(dict.fromkeys([*([finding.reference] if finding.reference else []),
-                                *(info.references if info else ())]))
+    refs = tuple(
+        dict.fromkeys(
+            [*([finding.reference] if finding.reference else []), *(info.references if info else ())]
+        )
+    )
     return Issue(
         rule_id=finding.rule_id,
         severity=finding.severity.label,
@@ -104,7 +107,9 @@ def _where(finding: Finding) -> str:
     return ", ".join(parts)
 
 
-def _signature_issue(sig: SignatureResult | None, policy: Policy, catalog: Mapping[str, RuleInfo]) -> Issue | None:
+def _signature_issue(
+    sig: SignatureResult | None, policy: Policy, catalog: Mapping[str, RuleInfo]
+) -> Issue | None:
     if sig is not None and sig.status in ("failed", "error"):
         rule, text = SIGNATURE_FAILED, f"Signature verification {sig.status}: {sig.reason}"
     elif policy.require_signature and (sig is None or sig.status == "missing"):
@@ -115,7 +120,9 @@ def _signature_issue(sig: SignatureResult | None, policy: Policy, catalog: Mappi
     info = catalog.get(rule)
     props = [(prop("signature:status"), sig.status if sig else "missing")]
     bad_files = [c for c in (sig.files if sig else ()) if c.status not in ("ok", "ignored-by-signer")]
-    detail = "; ".join(f"{c.path}: {c.status}{f' ({c.detail})' if c.detail else ''}" for c in bad_files) or None
+    detail = (
+        "; ".join(f"{c.path}: {c.status}{f' ({c.detail})' if c.detail else ''}" for c in bad_files) or None
+    )
     return Issue(
         rule_id=rule,
         severity=info.severity.label if info else "high",
@@ -134,9 +141,17 @@ def signature_properties(sig: SignatureResult | None) -> tuple[tuple[str, str], 
     """The verification result as properties of the model (status ``absent`` when not checked)."""
     if sig is None:
         return ((prop("signature:status"), "absent"),)
-    fields = [("status", sig.status), ("reason", sig.reason), ("method", sig.method), ("identity", sig.signer),
-              ("issuer", sig.issuer), ("rekor-log-index", None if sig.log_index is None else str(sig.log_index)),
-              ("signed-at", sig.signed_at), ("trust-root-sha256", sig.trust_root_digest), ("policy", sig.policy)]
+    fields = [
+        ("status", sig.status),
+        ("reason", sig.reason),
+        ("method", sig.method),
+        ("identity", sig.signer),
+        ("issuer", sig.issuer),
+        ("rekor-log-index", None if sig.log_index is None else str(sig.log_index)),
+        ("signed-at", sig.signed_at),
+        ("trust-root-sha256", sig.trust_root_digest),
+        ("policy", sig.policy),
+    ]
     return tuple((prop(f"signature:{k}"), v) for k, v in fields if v)
 
 

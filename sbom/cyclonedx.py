@@ -20,9 +20,9 @@ from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgori
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType, Pedigree
 from cyclonedx.model.contact import OrganizationalEntity
+from cyclonedx.model.impact_analysis import ImpactAnalysisState
 from cyclonedx.model.vulnerability import (
     BomTarget,
-    ImpactAnalysisState,
     Vulnerability,
     VulnerabilityAdvisory,
     VulnerabilityAnalysis,
@@ -37,7 +37,16 @@ from cyclonedx.schema import OutputFormat, SchemaVersion
 from packageurl import PackageURL
 
 from sbom import ids
-from sbom.cdx_extensions import Annotation, ComponentData, Extensions, ModelCard, PerformanceMetric, splice_json, splice_xml
+from sbom.cdx_extensions import (
+    Annotation,
+    ComponentData,
+    Extensions,
+    ModelCard,
+    PerformanceMetric,
+    splice_json,
+    splice_xml,
+)
+from sbom.completeness import score_document
 from sbom.content import Issue, issues, prop, signature_properties, signature_text, verdict_properties
 from sbom.facts import ModelFacts, model_facts
 from scanner.model import Artifact, Report
@@ -47,8 +56,9 @@ SPEC_VERSIONS = {"1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7}
 HUB = "https://huggingface.co"
 
 
-def render_cyclonedx(report: Report, policy: Policy | None = None, spec_version: str = "1.6",
-                     xml: bool = False) -> str:
+def render_cyclonedx(
+    report: Report, policy: Policy | None = None, spec_version: str = "1.6", xml: bool = False
+) -> str:
     """The BOM as text; the same report always gives byte-identical output."""
     schema = SPEC_VERSIONS.get(spec_version)
     if schema is None:
@@ -56,12 +66,12 @@ def render_cyclonedx(report: Report, policy: Policy | None = None, spec_version:
     chosen = policy or Policy.default()
     timestamp = ids.bom_timestamp(report)
     bom, ext = build_bom(report, chosen, timestamp, spec_version)
-    fmt = OutputFormat.XML if xml else OutputFormat.JSON
-    with warnings.catch_warnings():
-        # The library warns about components without dependency entries: files are nested
-        # in the model, which is how CycloneDX says "contains"; that is intended.
-        warnings.simplefilter("ignore", UserWarning)
-        text = make_outputter(bom, fmt, schema).output_as_string()
+    # Score the document as written, then say in it which recommended fields stayed empty.
+    score = score_document(splice_json(json.loads(_serialize(bom, OutputFormat.JSON, schema)), ext))
+    bom.metadata.properties.add(Property(name=prop("sbom:completeness"), value=str(score.score)))
+    for field_id in score.missing:
+        bom.metadata.properties.add(Property(name=prop("sbom:unfilled"), value=field_id))
+    text = _serialize(bom, OutputFormat.XML if xml else OutputFormat.JSON, schema)
     if xml:
         root = ET.fromstring(text)
         ET.register_namespace("", root.tag[1:].split("}", 1)[0])
@@ -72,8 +82,17 @@ def render_cyclonedx(report: Report, policy: Policy | None = None, spec_version:
     return json.dumps(_ordered(doc), indent=2, ensure_ascii=False) + "\n"
 
 
-def build_bom(report: Report, policy: Policy, timestamp: datetime | None,
-              spec_version: str) -> tuple[Bom, Extensions]:
+def _serialize(bom: Bom, fmt: OutputFormat, schema: SchemaVersion) -> str:
+    with warnings.catch_warnings():
+        # The library warns about components without dependency entries: files are nested
+        # in the model, which is how CycloneDX says "contains"; that is intended.
+        warnings.simplefilter("ignore", UserWarning)
+        return make_outputter(bom, fmt, schema).output_as_string()
+
+
+def build_bom(
+    report: Report, policy: Policy, timestamp: datetime | None, spec_version: str
+) -> tuple[Bom, Extensions]:
     facts = model_facts(report)
     stamp = timestamp.isoformat().replace("+00:00", "Z") if timestamp else ""
     serial = ids.serial_number(report, spec_version, stamp, policy.digest)
@@ -84,8 +103,14 @@ def build_bom(report: Report, policy: Policy, timestamp: datetime | None,
     bom = Bom(serial_number=serial, components=[model, *data_components])
     if timestamp is not None:
         bom.metadata.timestamp = timestamp
-    bom.metadata.tools.components.add(Component(type=ComponentType.APPLICATION, name="modelscan",
-                                                version=report.tool_version, bom_ref=ids.TOOL_REF))
+    bom.metadata.tools.components.add(
+        Component(
+            type=ComponentType.APPLICATION,
+            name="modelscan",
+            version=report.tool_version,
+            bom_ref=ids.TOOL_REF,
+        )
+    )
     for name, value in verdict_properties(report, policy):
         bom.metadata.properties.add(Property(name=name, value=value))
     if data_components:
@@ -102,14 +127,19 @@ def build_bom(report: Report, policy: Policy, timestamp: datetime | None,
         performance_metrics=_probe_metrics(report),
         properties=_card_properties(facts, report),
     )
-    annotations = ()
+    annotations: tuple[Annotation, ...] = ()
     text = signature_text(report)
     if text is not None and stamp:
-        annotations = (Annotation(ids.signature_annotation_ref(), (model_ref,), stamp, text,
-                                  tool_version=report.tool_version),)
-    ext = Extensions(model_cards={model_ref: card},
-                     component_data={ids.data_ref(n): (ComponentData(n),) for n in facts.datasets},
-                     annotations=annotations)
+        annotations = (
+            Annotation(
+                ids.signature_annotation_ref(), (model_ref,), stamp, text, tool_version=report.tool_version
+            ),
+        )
+    ext = Extensions(
+        model_cards={model_ref: card},
+        component_data={ids.data_ref(n): (ComponentData(n),) for n in facts.datasets},
+        annotations=annotations,
+    )
     return bom, ext
 
 
@@ -119,15 +149,28 @@ def _model_component(report: Report, facts: ModelFacts, ref: str, files: list[Co
     if facts.hub_id and facts.revision:
         assert facts.group is not None
         purl = PackageURL(type="huggingface", namespace=facts.group, name=facts.name, version=facts.revision)
-        refs.append(ExternalReference(type=ExternalReferenceType.DISTRIBUTION,
-                                      url=XsUri(f"{HUB}/{facts.hub_id}/tree/{facts.revision}")))
+        refs.append(
+            ExternalReference(
+                type=ExternalReferenceType.DISTRIBUTION,
+                url=XsUri(f"{HUB}/{facts.hub_id}/tree/{facts.revision}"),
+            )
+        )
         if any(a.path.lower() == "readme.md" for a in report.artifacts):
-            refs.append(ExternalReference(type=ExternalReferenceType.MODEL_CARD,
-                                          url=XsUri(f"{HUB}/{facts.hub_id}/blob/{facts.revision}/README.md")))
+            refs.append(
+                ExternalReference(
+                    type=ExternalReferenceType.MODEL_CARD,
+                    url=XsUri(f"{HUB}/{facts.hub_id}/blob/{facts.revision}/README.md"),
+                )
+            )
     sig_path = _signature_path(report)
     if sig_path is not None:
-        refs.append(ExternalReference(type=ExternalReferenceType.DIGITAL_SIGNATURE, url=XsUri(sig_path),
-                                      comment=f"signature {report.signature.status}" if report.signature else None))
+        refs.append(
+            ExternalReference(
+                type=ExternalReferenceType.DIGITAL_SIGNATURE,
+                url=XsUri(sig_path),
+                comment=f"signature {report.signature.status}" if report.signature else None,
+            )
+        )
     licenses = LicenseFactory()
     return Component(
         type=ComponentType.MACHINE_LEARNING_MODEL,
@@ -140,7 +183,9 @@ def _model_component(report: Report, facts: ModelFacts, ref: str, files: list[Co
         licenses=[licenses.make_from_string(text) for text in facts.licenses],
         external_references=refs,
         properties=[Property(name=n, value=v) for n, v in signature_properties(report.signature)],
-        pedigree=Pedigree(ancestors=[_ancestor(name) for name in facts.base_models]) if facts.base_models else None,
+        pedigree=Pedigree(ancestors=[_ancestor(name) for name in facts.base_models])
+        if facts.base_models
+        else None,
         components=files,
         tags=[facts.task] if facts.task else None,
     )
@@ -160,8 +205,13 @@ def _signature_path(report: Report) -> str | None:
 def _ancestor(name: str) -> Component:
     org, _, short = name.rpartition("/")
     purl = PackageURL(type="huggingface", namespace=org, name=short) if org else None
-    return Component(type=ComponentType.MACHINE_LEARNING_MODEL, bom_ref=ids.ancestor_ref(name),
-                     group=org or None, name=short, purl=purl)
+    return Component(
+        type=ComponentType.MACHINE_LEARNING_MODEL,
+        bom_ref=ids.ancestor_ref(name),
+        group=org or None,
+        name=short,
+        purl=purl,
+    )
 
 
 def _data_component(name: str, facts: ModelFacts) -> Component:
@@ -169,7 +219,9 @@ def _data_component(name: str, facts: ModelFacts) -> Component:
     # Dataset names in a Hugging Face card are hub dataset ids; for a local folder they are
     # whatever its card says, so no URL is made up for them.
     if facts.hub_id and "://" not in name:
-        refs.append(ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(f"{HUB}/datasets/{name}")))
+        refs.append(
+            ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(f"{HUB}/datasets/{name}"))
+        )
     return Component(type=ComponentType.DATA, bom_ref=ids.data_ref(name), name=name, external_references=refs)
 
 
@@ -190,8 +242,10 @@ def _file_components(artifacts: Iterable[Artifact], report: Report) -> list[Comp
 
 
 def _file_component(artifact: Artifact, report: Report, check: object) -> Component:
-    props = [Property(name=prop("format"), value=artifact.format),
-             Property(name=prop("size"), value=str(artifact.size))]
+    props = [
+        Property(name=prop("format"), value=artifact.format),
+        Property(name=prop("size"), value=str(artifact.size)),
+    ]
     if artifact.expected_sha256:
         props.append(Property(name=prop("expected-sha256"), value=artifact.expected_sha256))
     if artifact.sha256 is None:
@@ -218,19 +272,35 @@ def _vulnerability(issue: Issue, ref: str, target: str) -> Vulnerability:
         if reference.startswith(("http://", "https://")):
             advisories.append(VulnerabilityAdvisory(url=XsUri(reference)))
         elif reference.upper().startswith("CVE-"):
-            references.append(VulnerabilityReference(id=reference.upper(), source=VulnerabilitySource(
-                name="NVD", url=XsUri(f"https://nvd.nist.gov/vuln/detail/{reference.upper()}"))))
+            references.append(
+                VulnerabilityReference(
+                    id=reference.upper(),
+                    source=VulnerabilitySource(
+                        name="NVD", url=XsUri(f"https://nvd.nist.gov/vuln/detail/{reference.upper()}")
+                    ),
+                )
+            )
         elif reference.upper().startswith("GHSA-"):
-            references.append(VulnerabilityReference(id=reference, source=VulnerabilitySource(
-                name="GitHub Advisory Database", url=XsUri(f"https://github.com/advisories/{reference}"))))
+            references.append(
+                VulnerabilityReference(
+                    id=reference,
+                    source=VulnerabilitySource(
+                        name="GitHub Advisory Database",
+                        url=XsUri(f"https://github.com/advisories/{reference}"),
+                    ),
+                )
+            )
     state = ImpactAnalysisState.EXPLOITABLE if issue.confirmed else ImpactAnalysisState.IN_TRIAGE
     return Vulnerability(
         bom_ref=ref,
         id=issue.rule_id,
         source=VulnerabilitySource(name="modelscan"),
         references=references,
-        ratings=[VulnerabilityRating(severity=VulnerabilitySeverity(issue.severity),
-                                     method=VulnerabilityScoreSource.OTHER)],
+        ratings=[
+            VulnerabilityRating(
+                severity=VulnerabilitySeverity(issue.severity), method=VulnerabilityScoreSource.OTHER
+            )
+        ],
         cwes=issue.cwes,
         description=issue.description,
         detail=issue.detail,
@@ -251,7 +321,9 @@ def _probe_metrics(report: Report) -> tuple[PerformanceMetric, ...]:
         score = stage.get("score")
         if isinstance(score, (int, float)) and not isinstance(score, bool):
             name = stage.get("name") or stage.get("stage") or index
-            metrics.append(PerformanceMetric(f"backdoor-probe:{name}", f"{score:.6g}", f"device={probe.device}"))
+            metrics.append(
+                PerformanceMetric(f"backdoor-probe:{name}", f"{score:.6g}", f"device={probe.device}")
+            )
     return tuple(metrics)
 
 
@@ -260,12 +332,17 @@ def _card_properties(facts: ModelFacts, report: Report) -> tuple[tuple[str, str]
     if facts.parameter_count is not None:
         props.append((prop("parameter-count"), str(facts.parameter_count)))
     props.extend((prop("dtype"), d) for d in facts.dtypes)
-    for key, value in (("quantization", facts.quantization), ("context-length", facts.context_length),
-                       ("chat-template-sha256", facts.chat_template_sha256)):
+    for key, value in (
+        ("quantization", facts.quantization),
+        ("context-length", facts.context_length),
+        ("chat-template-sha256", facts.chat_template_sha256),
+    ):
         if value is not None:
             props.append((prop(key), str(value)))
     if report.probe is not None:
-        props.extend([(prop("probe:verdict"), report.probe.verdict), (prop("probe:device"), report.probe.device)])
+        props.extend(
+            [(prop("probe:verdict"), report.probe.verdict), (prop("probe:device"), report.probe.device)]
+        )
     return tuple(props)
 
 

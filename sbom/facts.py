@@ -8,7 +8,8 @@ from the tree analyzer). The BOM consumes these keys, wherever they appear:
 * ``pipeline_tag`` (str, the task)
 * ``parameter_count`` (int; per weight file, summed over shards of one format when no
   repo-level total exists)
-* ``dtypes`` (list of str), ``quantization`` (str), ``context_length`` (int)
+* ``dtypes`` / ``weight_dtypes`` (list of str, or dtype -> count), ``quantization`` (str),
+  ``context_length`` (int)
 * ``chat_template_sha256`` (str)
 * ``license`` (str or list of SPDX ids / names), ``license_name`` (for ``other``)
 * ``base_model`` (str or list), ``datasets`` (str or list)
@@ -79,7 +80,9 @@ def model_facts(report: Report) -> ModelFacts:
         family=_text(merged.get("model_type")),
         task=_text(merged.get("pipeline_tag")),
         parameter_count=_parameter_count(report),
-        dtypes=_all_texts(report.facts, "dtypes"),
+        dtypes=tuple(
+            sorted(set(_all_texts(report.facts, "dtypes")) | set(_all_texts(report.facts, "weight_dtypes")))
+        ),
         quantization=_text(merged.get("quantization")),
         context_length=_int(merged.get("context_length")),
         chat_template_sha256=_text(merged.get("chat_template_sha256")),

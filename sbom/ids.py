@@ -62,7 +62,9 @@ def bom_timestamp(report: Report) -> _dt.datetime | None:
         try:
             return _dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc)
         except (ValueError, OverflowError, OSError):
-            raise ValueError(f"SOURCE_DATE_EPOCH must be an integer number of seconds, not {epoch!r}") from None
+            raise ValueError(
+                f"SOURCE_DATE_EPOCH must be an integer number of seconds, not {epoch!r}"
+            ) from None
     if report.started_at:
         try:
             parsed = _dt.datetime.fromisoformat(report.started_at.replace("Z", "+00:00"))
