@@ -1,0 +1,53 @@
+"""Signature verification as a step of ``scan``: run it when a signature exists or is required.
+
+The result goes into ``Report.signature`` (the policy fails a report whose required signature
+did not verify); findings are added for what a security reviewer must see even when no
+signature was required: a signature that does not match, one that could not be checked, and
+loadable files the signer chose to leave unsigned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from scanner.model import Finding, Report, Severity, SignatureResult
+from signatures.manifest import IGNORED, is_loadable
+from signatures.verify import Method, default_signature_path, verify_model
+
+SIGNED_FILE_REFERENCE = "https://github.com/ossf/model-signing-spec"
+
+
+def attach_signature(
+    report: Report, target: str, method: Method | None, signature: str | None, required: bool
+) -> Report:
+    """``report`` with the signature result and its findings, or unchanged when there is nothing to do."""
+    model = Path(target)
+    if not model.exists():  # a remote target: the hub/pull path verifies its own download
+        return report
+    sig_path = Path(signature) if signature else default_signature_path(model)
+    if not sig_path.is_file() and not required and method is None:
+        return report
+    known = {a.path: a.sha256 for a in report.artifacts if a.sha256 and a.depth == 0 and "!" not in a.path}
+    result = verify_model(model, method, sig_path, known_sha256=known)
+    findings = tuple(sorted((*report.findings, *signature_findings(result, sig_path.name)),
+                            key=Finding.sort_key))
+    return dataclasses.replace(report, signature=result, findings=findings)
+
+
+def signature_findings(result: SignatureResult, signature_name: str) -> tuple[Finding, ...]:
+    """Findings a signature result implies (see ``rules/catalog/signatures.yaml``)."""
+    out: list[Finding] = []
+    if result.status == "failed":
+        out.append(Finding("SIG-FAILED-001", Severity.HIGH, signature_name,
+                           f"Signature verification failed: {result.reason}.",
+                           reference=SIGNED_FILE_REFERENCE))
+    elif result.status == "error":
+        out.append(Finding("SIG-UNVERIFIED-001", Severity.LOW, signature_name,
+                           f"The signature could not be checked: {result.reason}."))
+    for f in result.files:
+        if f.status == IGNORED and is_loadable(f.path):
+            out.append(Finding("SIG-IGNORED-001", Severity.MEDIUM, f.path,
+                               "The signer excluded this loadable file from the signature (ignore_paths).",
+                               evidence=f.detail))
+    return tuple(out)
