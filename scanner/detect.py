@@ -58,6 +58,17 @@ def _is_tar(head: bytes) -> bool:
     return len(head) >= 262 and head[257:262] == b"ustar"
 
 
+def _is_v7_tar(head: bytes) -> bool:
+    """A pre-POSIX tar header has no magic; its checksum field is what identifies it."""
+    if len(head) < 512 or head[0] in (0, 0x80) or head[99] != 0:
+        return False
+    field = head[148:156].replace(b"\x00", b" ").strip()
+    if not field or any(c not in b"01234567" for c in field):
+        return False
+    total = sum(head[:148]) + 8 * 32 + sum(head[156:512])
+    return int(field, 8) == total and head[156:157] in (b"\x00", b"0", b"1", b"2", b"5")
+
+
 def _is_lzma_alone(head: bytes) -> bool:
     # .lzma "alone" header: properties byte (lc/lp/pb, <225), 4-byte dict size, 8-byte size.
     # joblib's 'lzma' compressor writes exactly this; 0x5d is the default properties byte.
@@ -96,7 +107,39 @@ _MAGIC: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     (LZMA, _is_lzma_alone),
     (ZLIB, _is_zlib),
     (PROTOBUF, _is_protobuf),
+    (TAR, _is_v7_tar),
 )
+
+#: weights-like name suffixes and the format their name promises
+_PROMISED: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (".safetensors", (SAFETENSORS,)),
+    (".gguf", (GGUF,)),
+    (".npy", (NUMPY,)),
+    (".npz", (ZIP,)),
+    (".h5", (HDF5,)),
+    (".hdf5", (HDF5,)),
+    (".keras", (ZIP,)),
+    (".onnx", (PROTOBUF,)),
+    (".tar", (TAR,)),
+    (".zip", (ZIP,)),
+    (".gz", (GZIP,)),
+    (".bz2", (BZIP2,)),
+    (".xz", (XZ,)),
+    (".7z", (SEVENZ,)),
+)
+
+
+def extension_mismatch(name: str, fmt: str) -> str | None:
+    """What a weights-like file name promises when the sniffed ``fmt`` is something else.
+
+    Only names that promise a specific format count: a ``.bin``/``.pt`` may hold a zip, a
+    tar or a pickle legitimately. Returns the promised format, or None when they agree.
+    """
+    base = name.rsplit("!", 1)[-1].rsplit("/", 1)[-1].lower()
+    for suffix, formats in _PROMISED:
+        if base.endswith(suffix):
+            return None if fmt in formats else suffix.lstrip(".")
+    return None
 
 
 def sniff(blob: Blob, name: str = "") -> str:
