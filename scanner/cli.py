@@ -79,8 +79,10 @@ def scan_options(func: F) -> F:
 @scan_options
 @click.option("--hash", "hash_files", is_flag=True,
               help="Record each file's SHA-256 in the report (reads every byte of the weights).")
+@click.option("--sbom", "sbom_file", type=click.Path(dir_okay=False),
+              help="Also write a CycloneDX 1.6 AI-BOM of the scan to this file (implies --hash).")
 def scan(target: str, fmt: str, output: str | None, fail_on: str | None, policy_file: str | None,
-         rules_dirs: tuple[str, ...], no_progress: bool, hash_files: bool) -> None:
+         rules_dirs: tuple[str, ...], no_progress: bool, hash_files: bool, sbom_file: str | None) -> None:
     """Scan TARGET (one model file or folder) without executing anything in it.
 
     One target per command, so one report, one verdict and one SARIF run per target; scan
@@ -88,9 +90,73 @@ def scan(target: str, fmt: str, output: str | None, fail_on: str | None, policy_
     """
     policy = load_policy(policy_file, fail_on)
     check_writable(output)
+    check_writable(sbom_file)
     with handled_errors(), progress_bar(enabled=not no_progress) as on_progress:
-        report = scan_api(target, rules_dirs=rules_dirs, progress=on_progress, hash_files=hash_files)
+        report = scan_api(target, rules_dirs=rules_dirs, progress=on_progress,
+                          hash_files=hash_files or sbom_file is not None)
+    if sbom_file:
+        write_bom(report, policy, sbom_file, "cyclonedx", "1.6", xml=False)
     sys.exit(emit(report, policy, fmt, output))
+
+
+@main.command()
+@click.argument("target", required=False)
+@click.option("--format", "-f", "fmt", type=click.Choice(["cyclonedx", "spdx"]), default="cyclonedx",
+              show_default=True, help="CycloneDX ML-BOM or SPDX 3.0.1 (AI and Dataset profiles).")
+@click.option("--spec-version", type=click.Choice(["1.6", "1.7"]), default="1.6", show_default=True,
+              help="CycloneDX specification version.")
+@click.option("--xml", is_flag=True, help="Write CycloneDX as XML instead of JSON.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="Write the AI-BOM here instead of stdout.")
+@click.option("--check", "check_file", type=click.Path(exists=True, dir_okay=False),
+              help="Score the completeness of an existing AI-BOM (CycloneDX JSON or SPDX 3) instead.")
+@click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES, case_sensitive=False), default=None,
+              help="Lowest severity that makes the command exit 1 [default: the policy's, medium].")
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False),
+              help="Policy file (YAML); its verdict and digest are recorded in the AI-BOM.")
+@click.option("--rules", "rules_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Extra rules directory (repeatable).")
+def sbom(target: str | None, fmt: str, spec_version: str, xml: bool, output: str | None,
+         check_file: str | None, fail_on: str | None, policy_file: str | None,
+         rules_dirs: tuple[str, ...]) -> None:
+    """Write an AI-BOM of TARGET: every file with its SHA-256, the model card, findings, signature.
+
+    The BOM is built from the scan alone and is deterministic (SOURCE_DATE_EPOCH pins its
+    timestamp). With --check FILE, score an existing AI-BOM's completeness instead.
+    """
+    if check_file:
+        from sbom.completeness import CompletenessError, score_text
+
+        try:
+            click.echo(score_text(Path(check_file).read_text(encoding="utf-8")).render(), nl=False)
+        except (CompletenessError, OSError, UnicodeDecodeError) as exc:
+            raise UsageFailure(f"cannot score {check_file}: {exc}") from None
+        sys.exit(EXIT_OK)
+    if not target:
+        raise UsageFailure("give a TARGET to describe, or --check FILE to score an existing AI-BOM")
+    policy = load_policy(policy_file, fail_on)
+    check_writable(output)
+    with handled_errors():
+        report = scan_api(target, rules_dirs=rules_dirs, hash_files=True)
+    write_bom(report, policy, output, fmt, spec_version, xml)
+    sys.exit(EXIT_OK if report.verdict(policy).passed else EXIT_FINDINGS)
+
+
+def write_bom(report: Report, policy: Policy, output: str | None, fmt: str, spec_version: str,
+              xml: bool) -> None:
+    """Render the AI-BOM and write it to ``output`` (stdout when None)."""
+    from sbom import SbomError, render_sbom
+
+    try:
+        text = render_sbom(report, policy, fmt, spec_version, xml)
+        if output:
+            Path(output).write_text(text, encoding="utf-8")
+        else:
+            click.echo(text, nl=False)
+    except (SbomError, ValueError) as exc:
+        raise UsageFailure(str(exc)) from None
+    except OSError as exc:
+        raise UsageFailure(f"cannot write {output}: {exc.strerror}") from None
 
 
 @main.command("rules")
