@@ -11,6 +11,7 @@ RENDERER_MODULES: dict[str, str] = {
     "text": "scanner.report.text",
     "json": "scanner.report.json",
     "sarif": "scanner.report.sarif",
+    "markdown": "scanner.report.markdown",
 }
 
 

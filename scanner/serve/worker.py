@@ -162,11 +162,11 @@ def _sbom_or_none(report: Report, policy: Policy) -> str | None:
         cyclonedx = importlib.import_module("sbom.cyclonedx")
     except ImportError:
         return None
-    render = getattr(cyclonedx, "render_json", None)
+    render = getattr(cyclonedx, "render_cyclonedx", None)
     if render is None:
         return None
     try:
-        out = render(report)
+        out = render(report, policy)
     except Exception:  # the BOM is an extra; the verdict never depends on it
         return None
     return out if isinstance(out, str) else None
