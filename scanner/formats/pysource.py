@@ -1,0 +1,321 @@
+"""Static analysis of Python source shipped with a model (``auto_map``, ``custom_pipelines``,
+``model_file``): what it would do when a loader imports it with ``trust_remote_code=True``.
+
+Only ``ast`` is used; nothing is imported or executed. Calls are resolved to fully qualified
+names through the file's imports (``import subprocess as sp``, ``from os import system``),
+``getattr(os, "system")``, ``__import__("os").system`` and ``__builtins__["eval"]``, then
+matched against ``rules/formats/python.yaml``. A call at module or class level runs on import
+and is raised in severity. Decoded constants (base64, zlib, hex) that reach ``exec``/``loads``
+are critical, and constant strings passed to ``exec``/``eval`` are analyzed as code themselves.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from scanner.model import Finding, Location, Severity
+from scanner.rules import RuleSet
+
+_MAX_NESTED = 3
+_BUILTIN_CONTAINERS = {
+    "__builtins__",
+    "builtins",
+    "builtins.__dict__",
+    "__builtins__.__dict__",
+    "globals",
+    "builtins.globals",
+    "vars",
+    "builtins.vars",
+}
+_WRITE_MODES = set("wax+")
+
+
+@dataclass(frozen=True)
+class Pattern:
+    category: str
+    rule: str
+    severity: Severity
+    module_severity: Severity
+    callables: tuple[str, ...]
+    dynamic_only: bool = False
+
+    def matches(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, pat) for pat in self.callables)
+
+
+def _patterns(rules: RuleSet) -> tuple[Pattern, ...]:
+    return _compile(
+        tuple(tuple(sorted((k, repr(v)) for k, v in e.items())) for e in rules.entries("python-patterns"))
+    )
+
+
+@lru_cache(maxsize=8)
+def _compile(frozen: tuple[tuple[tuple[str, str], ...], ...]) -> tuple[Pattern, ...]:
+    out = []
+    for items in frozen:
+        e: dict[str, Any] = {k: ast.literal_eval(v) for k, v in items}
+        sev = Severity.parse(str(e.get("severity", "info")))
+        out.append(
+            Pattern(
+                str(e.get("category")),
+                str(e.get("rule", "")),
+                sev,
+                Severity.parse(str(e.get("module_severity", sev.label))),
+                tuple(str(c) for c in e.get("callables", ())),
+                bool(e.get("dynamic_only", False)),
+            )
+        )
+    return tuple(out)
+
+
+def analyze_source(source: str, artifact: str, rules: RuleSet, _depth: int = 0) -> list[Finding]:
+    """Findings for one Python file (or a constant string it executes)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return [
+            Finding(
+                "REMOTE-CODE-020",
+                Severity.MEDIUM,
+                artifact,
+                "This Python file does not parse, so what it does was not inspected.",
+                evidence=f"{type(exc).__name__}: {exc}"[:300],
+            )
+        ]
+    return _Analyzer(source, artifact, _patterns(rules), rules, _depth).run(tree)
+
+
+class _Analyzer:
+    def __init__(self, source: str, artifact: str, patterns: tuple[Pattern, ...], rules: RuleSet, depth: int):
+        self.source, self.artifact, self.patterns, self.rules, self.depth = (
+            source,
+            artifact,
+            patterns,
+            rules,
+            depth,
+        )
+        self.aliases: dict[str, str] = {}
+        self.tainted: set[str] = set()
+        self.out: list[Finding] = []
+        self.by_cat = {p.category: p for p in patterns}
+
+    def run(self, tree: ast.Module) -> list[Finding]:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    self.aliases[a.asname or a.name.split(".")[0]] = (
+                        a.name if a.asname else a.name.split(".")[0]
+                    )
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for a in node.names:
+                    self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+        self._taint(tree)
+        for call, at_import in _calls(tree):
+            self._call(call, at_import)
+        return self.out
+
+    # -- name resolution -------------------------------------------------------------------
+    def qualname(self, expr: ast.expr) -> str | None:
+        if isinstance(expr, ast.Name):
+            return self.aliases.get(expr.id, expr.id)
+        if isinstance(expr, ast.Attribute):
+            base = self.qualname(expr.value)
+            return f"{base}.{expr.attr}" if base else None
+        if isinstance(expr, ast.Call):
+            func = self.qualname(expr.func)
+            arg0 = _const_str(expr.args[0]) if expr.args else None
+            if func in ("getattr", "builtins.getattr") and len(expr.args) >= 2:
+                base, attr = self.qualname(expr.args[0]), _const_str(expr.args[1])
+                return f"{base}.{attr}" if base and attr else None
+            if func in ("__import__", "importlib.import_module", "builtins.__import__") and arg0:
+                return arg0
+            if func in ("globals", "vars", "builtins.globals", "builtins.vars") and not expr.args:
+                return "builtins.globals"
+        if isinstance(expr, ast.Subscript):
+            base, key = self.qualname(expr.value), _const_str(expr.slice)
+            if base and key:
+                if base in _BUILTIN_CONTAINERS:
+                    return key if key in ("__builtins__",) else f"builtins.{key}"
+                if base == "sys.modules":
+                    return key
+        return None
+
+    # -- checks ----------------------------------------------------------------------------
+    def _call(self, call: ast.Call, at_import: bool) -> None:
+        name = self.qualname(call.func)
+        if name is None:
+            return
+        name = name.removeprefix("builtins.") if name in ("builtins.open",) else name
+        evidence = self._segment(call)
+        where = " at import time" if at_import else ""
+        sink = self.by_cat.get("sinks")
+        if sink and sink.matches(name) and self._carries_payload(call):
+            self._add(
+                "REMOTE-CODE-015",
+                Severity.CRITICAL,
+                f"Decoded data reaches `{name}`{where}: an embedded payload is executed.",
+                call,
+                evidence,
+                name,
+            )
+            return
+        for pat in self.patterns:
+            if not pat.rule or not pat.matches(name):
+                continue
+            if pat.dynamic_only and call.args and _const_str(call.args[0]) is not None:
+                continue
+            sev = pat.module_severity if at_import else pat.severity
+            self._add(
+                pat.rule, sev, f"The code calls `{name}`{where} ({pat.category}).", call, evidence, name
+            )
+            break
+        if name in ("exec", "eval", "compile") and call.args and self.depth < _MAX_NESTED:
+            text = _const_str(call.args[0])
+            if text is not None:
+                self.out.extend(analyze_source(text, self.artifact, self.rules, self.depth + 1))
+        if name == "open" or name.endswith((".write_text", ".write_bytes")):
+            self._write(call, name, evidence, at_import)
+
+    def _write(self, call: ast.Call, name: str, evidence: str, at_import: bool) -> None:
+        if name == "open":
+            mode = _const_str(call.args[1]) if len(call.args) > 1 else None
+            for kw in call.keywords:
+                if kw.arg == "mode":
+                    mode = _const_str(kw.value)
+            if mode is None or not (_WRITE_MODES & set(mode)):
+                return
+            target: ast.expr | None = call.args[0] if call.args else None
+        else:
+            func = call.func
+            target = func.value if isinstance(func, ast.Attribute) else None
+        if target is not None and self._outside(target):
+            self._add(
+                "REMOTE-CODE-014",
+                Severity.CRITICAL if at_import else Severity.HIGH,
+                "The code writes a file outside the model folder.",
+                call,
+                evidence,
+                name,
+            )
+        else:
+            self._add("REMOTE-CODE-019", Severity.LOW, "The code writes a file.", call, evidence, name)
+
+    def _outside(self, target: ast.expr) -> bool:
+        for node in ast.walk(target):
+            text = _const_str(node) if isinstance(node, ast.Constant) else None
+            if text and (text.startswith(("/", "~", "\\")) or ".." in text or text[1:3] == ":\\"):
+                return True
+            if isinstance(node, (ast.Attribute, ast.Name, ast.Call)):
+                q = self.qualname(node.func if isinstance(node, ast.Call) else node) or ""
+                if q in (
+                    "os.path.expanduser",
+                    "pathlib.Path.home",
+                    "os.environ",
+                    "os.getenv",
+                    "tempfile.gettempdir",
+                    "os.path.expandvars",
+                    "Path.home",
+                    "site.getsitepackages",
+                ):
+                    return True
+        return False
+
+    def _carries_payload(self, call: ast.Call) -> bool:
+        decoders = self.by_cat.get("decoders")
+        for arg in [*call.args, *(k.value for k in call.keywords)]:
+            for node in ast.walk(arg):
+                if isinstance(node, ast.Name) and node.id in self.tainted:
+                    return True
+                if isinstance(node, ast.Call) and decoders:
+                    q = self.qualname(node.func)
+                    if q and decoders.matches(q):
+                        return True
+        return False
+
+    def _taint(self, tree: ast.Module) -> None:
+        """Names bound (anywhere, flow-insensitively) to decoded data."""
+        assigns = [n for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.NamedExpr))]
+        for _ in range(4):
+            before = len(self.tainted)
+            for node in assigns:
+                value = node.value
+                if value is None:
+                    continue
+                fake = ast.Call(func=ast.Name("_"), args=[value], keywords=[])
+                if self._carries_payload(fake):
+                    for target in _targets(node):
+                        self.tainted.add(target)
+            if len(self.tainted) == before:
+                break
+
+    def _add(self, rule: str, sev: Severity, msg: str, node: ast.AST, evidence: str, name: str) -> None:
+        self.out.append(
+            Finding(
+                rule,
+                sev,
+                self.artifact,
+                msg,
+                Location(line=getattr(node, "lineno", None)),
+                evidence,
+                callable=name,
+            )
+        )
+
+    def _segment(self, node: ast.AST) -> str:
+        text = ast.get_source_segment(self.source, node) if self.depth == 0 else None
+        return " ".join((text or ast.unparse(node)).split())[:240]
+
+
+def _targets(node: ast.Assign | ast.AnnAssign | ast.NamedExpr) -> Iterator[str]:
+    targets: list[ast.expr] = list(node.targets) if isinstance(node, ast.Assign) else [node.target]
+    for t in targets:
+        for n in ast.walk(t):
+            if isinstance(n, ast.Name):
+                yield n.id
+
+
+def _const_str(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
+        v = node.value
+        return v if isinstance(v, str) else v.decode("latin-1")
+    return None
+
+
+def _calls(tree: ast.Module) -> Iterator[tuple[ast.Call, bool]]:
+    """Every call, with whether it runs at import time (not inside a function or a main guard)."""
+    stack: list[tuple[ast.AST, bool]] = [(tree, True)]
+    while stack:
+        node, at_import = stack.pop()
+        if isinstance(node, ast.Call):
+            yield node, at_import
+        for child in ast.iter_child_nodes(node):
+            inner = at_import
+            # a function's body runs when called; its decorators and defaults run on import
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and child in node.body:
+                inner = False
+            if isinstance(node, ast.Lambda) and child is node.body:
+                inner = False
+            if isinstance(node, ast.If) and _is_main_guard(node.test) and child is not node.test:
+                inner = False
+            stack.append((child, inner))
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and any(_const_str(c) == "__main__" for c in test.comparators)
+    )
+
+
+def summarize(findings: list[Finding]) -> Mapping[str, int]:
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.rule_id] = counts.get(f.rule_id, 0) + 1
+    return counts
