@@ -5,7 +5,7 @@ from __future__ import annotations
 from scanner.model import Severity
 from scanner.policy import Policy, Suppression
 from scanner.report.text import TextRenderer, safe_text
-from tests.test_report_samples import EVIDENCE, clean_report, sample_report
+from tests.test_report_samples import EVIDENCE, clean_report, full_report, sample_report
 
 
 def render(report: object = None, policy: Policy | None = None, color: bool = False) -> str:
@@ -84,3 +84,24 @@ def test_severity_override_is_what_the_report_shows() -> None:
 
 def test_very_long_evidence_is_cut_with_a_count() -> None:
     assert safe_text("a" * 700, 600).endswith("… (100 more characters)")
+
+
+def test_signature_and_probe_results_are_shown() -> None:
+    text = render(full_report())
+    expected = "signature: verified (sigstore, signer ci@example.invalid) — signed by the expected identity"
+    assert expected in text
+    assert "backdoor probe: no-finding (score 0.02 on cpu)" in text
+    assert "error: extra/blob.dat: read timed out" in text
+
+
+def test_failed_signature_lists_the_files_that_did_not_match() -> None:
+    from dataclasses import replace
+
+    from scanner.model import FileCheck, SignatureResult
+
+    sig = SignatureResult("failed", "1 file does not match the manifest",
+                          files=(FileCheck("model.safetensors", "mismatch", "sha256 differs"),
+                                 FileCheck("config.json", "ok")))
+    text = render(replace(sample_report(), signature=sig))
+    assert "signature: failed — 1 file does not match the manifest" in text
+    assert "mismatch: model.safetensors: sha256 differs" in text and "ok: config.json" not in text

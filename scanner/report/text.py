@@ -96,6 +96,7 @@ class TextRenderer(Renderer):
         if suppressed:
             console.print(Text(f"{len(suppressed)} finding(s) suppressed by policy {policy.source}: "
                                + ", ".join(sorted({f.rule_id for f in suppressed})), style="dim"))
+        self._signature_and_probe(console, report)
         for err in report.errors:
             where = f"{safe_text(err.artifact)}: " if err.artifact else ""
             console.print(Text(f"error: {where}{safe_text(err.message)}", style="red"))
@@ -156,6 +157,31 @@ class TextRenderer(Renderer):
                     console.print(_detail("where", safe_text(where)))
                 if f.reference:
                     console.print(_detail("see", safe_text(f.reference), "dim"))
+
+    @staticmethod
+    def _signature_and_probe(console: Console, report: Report) -> None:
+        sig = report.signature
+        if sig is not None:
+            line = Text("signature: ", style="bold")
+            line.append(sig.status, style="green" if sig.verified else "red")
+            details = [x for x in (sig.method, f"signer {sig.signer}" if sig.signer else None,
+                                   f"issuer {sig.issuer}" if sig.issuer else None) if x]
+            if details:
+                line.append(" (" + safe_text(", ".join(details)) + ")")
+            line.append(" — " + safe_text(sig.reason))
+            console.print()
+            console.print(line)
+            for check in sig.files:
+                if check.status != "ok":
+                    detail = f": {check.detail}" if check.detail else ""
+                    console.print(_detail(check.status, safe_text(check.path + detail)))
+        probe = report.probe
+        if probe is not None:
+            line = Text("backdoor probe: ", style="bold")
+            line.append(probe.verdict, style="green" if probe.verdict == "no-finding" else "red")
+            line.append(f" (score {probe.score:.2f} on {safe_text(probe.device)})")
+            console.print()
+            console.print(line)
 
     @staticmethod
     def _verdict(console: Console, report: Report, policy: Policy) -> None:
