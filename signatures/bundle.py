@@ -86,6 +86,10 @@ def parse_bundle(raw: bytes) -> ParsedBundle:
         return ParsedBundle(raw, media_type, KEY, payload_type, payload, signature,
                             key_hint=hint if isinstance(hint, str) and hint else None)
     certs = _certificates(material)
+    if "certificate" in material and not tlog:
+        # A lone certificate is a Fulcio one (keyless); without its log entry the signing
+        # time and transparency cannot be checked (spec bundle schema).
+        raise BundleError("a keyless (single certificate) bundle has no transparency log entry")
     method = SIGSTORE if tlog else CERTIFICATE
     return ParsedBundle(raw, media_type, method, payload_type, payload, signature, certificates=certs)
 
