@@ -6,6 +6,7 @@ be added within a version.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from dataclasses import asdict
 from typing import Any
@@ -17,7 +18,9 @@ from scanner.report.interface import Renderer
 SCHEMA_VERSION = "1.0"
 
 
-def finding_to_dict(f: Finding) -> dict[str, Any]:
+def finding_to_dict(f: Finding, policy: Policy | None = None) -> dict[str, Any]:
+    """One finding; with ``policy``, how that policy counts it (``policy_severity`` when an
+    override changed it, ``suppressed`` with the reason when a suppression applies)."""
     loc = {k: v for k, v in asdict(f.location).items() if v is not None}
     out: dict[str, Any] = {
         "rule_id": f.rule_id,
@@ -30,6 +33,16 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         value = getattr(f, key)
         if value is not None:
             out[key] = value
+    if policy is not None:
+        today = _dt.date.today()
+        suppression = next((s for s in policy.suppressions if s.applies(f, today)), None)
+        if suppression is not None:
+            out["suppressed"] = {"rule": suppression.rule, "path": suppression.path,
+                                 "reason": suppression.reason}
+        else:
+            counted = policy.effective(f, today)
+            if counted is not None and counted.severity != f.severity:
+                out["policy_severity"] = counted.severity.label
     return out
 
 
@@ -59,7 +72,7 @@ def report_to_dict(report: Report, policy: Policy) -> dict[str, Any]:
         "artifacts": [
             {k: v for k, v in asdict(a).items() if v is not None} for a in report.artifacts
         ],
-        "findings": [finding_to_dict(f) for f in report.findings],
+        "findings": [finding_to_dict(f, policy) for f in report.findings],
         "facts": {k: dict(v) for k, v in report.facts.items()},
         "signature": asdict(report.signature) if report.signature is not None else None,
         "probe": asdict(report.probe) if report.probe is not None else None,
