@@ -180,6 +180,38 @@ def list_rules(rules_dirs: tuple[str, ...], fmt: str) -> None:
         click.echo(f"{info.id:<22} {info.severity.label:<9} {info.summary}")
 
 
+@main.command()
+@click.argument("repo")
+@click.option("--dest", type=click.Path(file_okay=False), help="Folder to create [default: ./NAME].")
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Leave out files matching this glob (repeatable).")
+@click.option("--all", "take_all", is_flag=True, help="Also take pickle weights duplicated by safetensors.")
+@click.option("--no-cache", is_flag=True, help="Rescan even if this commit's result is cached.")
+@scan_options
+def pull(repo: str, dest: str | None, include: tuple[str, ...], exclude: tuple[str, ...], take_all: bool,
+         no_cache: bool, fmt: str, output: str | None, fail_on: str | None, policy_file: str | None,
+         rules_dirs: tuple[str, ...], no_progress: bool) -> None:
+    """Scan hub repo REPO (org/name[@revision]) remotely; download it only if it passes.
+
+    The revision is pinned to one commit; every file is checked against the hub's digest and
+    rescanned before one atomic move into --dest, with modelscan-report.json beside it.
+    """
+    from scanner import pull as puller
+    from scanner.sources.hf import parse_hub_target
+
+    policy = load_policy(policy_file, fail_on)
+    check_writable(output)
+    with handled_errors():
+        ref = parse_hub_target(repo, bare=True)
+        options = puller.PullOptions(Path(dest or ref.repo_id.split("/")[1]), include, exclude, take_all,
+                                     not no_cache, rules_dirs)
+        result = puller.pull(ref, policy, options, lambda line: click.echo(line, err=True))
+    emit(result.report, policy, fmt, output)
+    for reason in puller.refusal_lines(result, policy):
+        click.echo(reason, err=True)
+    sys.exit(EXIT_OK if result.passed else EXIT_FINDINGS)
+
+
 def load_policy(policy_file: str | None, fail_on: str | None) -> Policy:
     try:
         policy = Policy.from_file(policy_file) if policy_file else Policy.default()

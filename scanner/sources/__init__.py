@@ -26,6 +26,18 @@ def resolve_target(target: str) -> Tree:
 
 register_source(LocalSource())
 
+
+def _register_remote_sources() -> None:
+    # huggingface_hub is imported lazily inside these modules: a local scan never pays for it.
+    from scanner.sources.hf import HfSource
+    from scanner.sources.https import HttpsSource
+
+    register_source(HttpsSource())
+    register_source(HfSource())
+
+
+_register_remote_sources()
+
 __all__ = [
     "Blob",
     "BytesBlob",
