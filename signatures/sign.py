@@ -4,6 +4,10 @@ Unlike model_signing <= 1.1.1 we emit an integer ``shard_size``, ``algorithm == 
 and the basename for a single-file model; the signature file itself is excluded and recorded
 in ``ignore_paths``. Every signature is verified by our own verifier before ``sign_model``
 returns; a signature that does not verify is deleted, never left behind.
+
+Known divergence: model_signing 1.1.1 refuses spec-form *shard* signatures (it demands
+``sha256-sharded-N`` as the algorithm), so sign with the default ``files`` serialization
+when the other side runs model_signing.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from signatures.crypto import _CURVE_HASH, key_fingerprint, pae, require_support
 from signatures.errors import SignatureError
 from signatures.manifest import DEFAULT_IGNORES, enumerate_model
 from signatures.policy import Identity
-from signatures.statement import HASH_TYPES, PREDICATE_V1, STATEMENT_TYPE, root_digest
+from signatures.statement import HASH_TYPES, PREDICATE_V1, STATEMENT_TYPE, resource_order, root_digest
 from signatures.verify import (
     CertificateMethod,
     KeylessMethod,
@@ -97,7 +101,7 @@ def build_statement(model: Path, signature: Path, options: HashingOptions = Hash
     digests = hash_spans(spans, (options.hash_type,))
     resources = sorted(
         ({"name": name, "algorithm": options.hash_type, "digest": digests[span][options.hash_type]}
-         for span, name in spans.items()), key=lambda r: r["name"])
+         for span, name in spans.items()), key=lambda r: resource_order(r["name"]))
     serialization_block: dict[str, object] = {
         "method": "shards" if options.shard_size else "files", "hash_type": options.hash_type,
         "allow_symlinks": False, "ignore_paths": ignore,
@@ -107,7 +111,8 @@ def build_statement(model: Path, signature: Path, options: HashingOptions = Hash
     statement = {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": model.resolve().name,
-                     "digest": {"sha256": root_digest([(r["name"], r["digest"]) for r in resources])}}],
+                     "digest": {"sha256": root_digest([(r["name"], r["digest"]) for r in resources],
+                                                       presorted=True)}}],
         "predicateType": PREDICATE_V1,
         "predicate": {"resources": resources, "serialization": serialization_block},
     }

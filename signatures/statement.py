@@ -55,12 +55,26 @@ class SignedManifest:
     root_digest: str | None = None
 
 
-def root_digest(digests: Sequence[tuple[str, str]]) -> str:
-    """SHA-256 over the resource digests sorted by resource name (spec v1.0 subject digest)."""
+def root_digest(digests: Sequence[tuple[str, str]], presorted: bool = False) -> str:
+    """SHA-256 over the resource digests in manifest order (spec v1.0 subject digest).
+
+    The order is by name; model_signing sorts names as paths and shard offsets as numbers
+    (``a/b`` before ``a.txt``, ``f:1000:2000`` before ``f:10000:...``), so a signer's list is
+    used as given when ``presorted``.
+    """
     h = hashlib.sha256()
-    for _, digest in sorted(digests):
+    for _, digest in (digests if presorted else sorted(digests, key=lambda d: resource_order(d[0]))):
         h.update(bytes.fromhex(digest))
     return h.hexdigest()
+
+
+def resource_order(name: str) -> tuple[tuple[str, ...], int, int]:
+    """Sort key of a resource name: path components, then shard start and end as numbers."""
+    path, start, end = name, 0, 0
+    parts = name.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        path, start, end = parts[0], int(parts[1]), int(parts[2])
+    return tuple(path.split("/")), start, end
 
 
 def parse_statement(payload: bytes) -> SignedManifest:
@@ -116,12 +130,15 @@ def _parse_v1(subjects: list[dict[str, Any]], predicate: object) -> SignedManife
         resources.append(_resource(name, _hex(digest, hash_type, name), method == "shards"))
     _no_duplicates(resources)
     declared = _subject_sha256(subjects[0])
-    computed = root_digest([(r.name, r.digest) for r in resources])
+    pairs = [(r.name, r.digest) for r in resources]
+    computed = root_digest(pairs, presorted=True)
+    if declared != computed and declared == root_digest(sorted(pairs), presorted=True):
+        computed = declared  # plain string order of names: also "sorted by name"
     if declared != computed:
         raise StatementError("statement subject digest does not match its resources (inconsistent manifest)")
     return SignedManifest(
         predicate_type=PREDICATE_V1, subject_name=str(subjects[0].get("name", "")), method=method,
-        hash_type=hash_type, resources=tuple(sorted(resources, key=lambda r: r.name)),
+        hash_type=hash_type, resources=tuple(resources),
         shard_size=shard_size, allow_symlinks=ser.get("allow_symlinks") is True,
         ignore_paths=tuple(ignore), root_digest=computed,
     )
