@@ -1,0 +1,122 @@
+"""Reading a pickle stream's bytes the way CPython's C unpickler reads them.
+
+Two read models matter, because the same bytes decode differently under them:
+
+* ``contiguous``: ``pickle.loads(data)`` and unpicklers over a peeking file see the bytes in
+  order; a FRAME only announces a length.
+* ``c-file``: the C unpickler over a file object without ``peek`` (``io.BytesIO``: what
+  ``torch.load`` hands it for zip members) reads a FRAME's bytes into its buffer and, when an
+  opcode needs more bytes than the frame has left, *discards the rest of the frame* and reads
+  from the file after it (``_Unpickler_ReadImpl``; cpython#154848). An opcode straddling a frame
+  end never comes from a real pickler: it is how a payload hides from ``genops``-based tools.
+
+The reader keeps a window of the blob (never the whole file) and counts such straddles so the
+analyzer can scan the stream under both models.
+"""
+
+from __future__ import annotations
+
+from scanner.sources.interface import Blob
+
+WINDOW = 1 << 20
+"""Bytes read from the blob at a time."""
+
+
+class Truncated(Exception):
+    """The stream ended (or a length prefix points past its end) in the middle of an opcode."""
+
+
+class StreamReader:
+    """Positional reads over a blob with the C unpickler's FRAME semantics."""
+
+    __slots__ = ("blob", "size", "pos", "frame_end", "discard", "straddles", "_buf", "_base")
+
+    def __init__(self, blob: Blob, start: int = 0, discard_frame_rest: bool = False) -> None:
+        self.blob = blob
+        self.size = blob.size
+        self.pos = start
+        self.frame_end: int | None = None
+        self.discard = discard_frame_rest
+        self.straddles = 0
+        self._buf = b""
+        self._base = 0
+
+    def _start(self, n: int) -> int:
+        """Where a read of ``n`` bytes starts, applying the frame rules."""
+        p = self.pos
+        fe = self.frame_end
+        if fe is not None:
+            if p >= fe:
+                self.frame_end = None
+            elif p + n > fe:
+                self.straddles += 1
+                self.frame_end = None
+                if self.discard:
+                    p = fe
+        return p
+
+    def read(self, n: int) -> bytes:
+        """Exactly ``n`` bytes (raises ``Truncated``)."""
+        p = self._start(n)
+        if p + n > self.size:
+            self.pos = self.size
+            raise Truncated(f"needs {n} bytes at offset {p}, the data ends at {self.size}")
+        i = p - self._base
+        if i < 0 or i + n > len(self._buf):
+            self._buf = self.blob.read_at(p, max(n, WINDOW))
+            self._base = p
+            i = 0
+        self.pos = p + n
+        return self._buf[i : i + n]
+
+    def byte(self) -> int:
+        """One byte (the opcode fast path)."""
+        p = self.pos
+        fe = self.frame_end
+        if fe is not None and p >= fe:
+            self.frame_end = None
+        i = p - self._base
+        if 0 <= i < len(self._buf):
+            self.pos = p + 1
+            return self._buf[i]
+        return self.read(1)[0]
+
+    def skip(self, n: int) -> int:
+        """Pass over ``n`` bytes without reading them; the offset where they start."""
+        p = self._start(n)
+        if p + n > self.size:
+            self.pos = self.size
+            raise Truncated(f"a length of {n} bytes at offset {p} runs past the end ({self.size})")
+        self.pos = p + n
+        return p
+
+    def readline(self, limit: int = 1 << 16) -> bytes:
+        """A line including its ``\\n`` (raises ``Truncated`` when there is none)."""
+        p = self.pos
+        fe = self.frame_end
+        if fe is not None and p >= fe:
+            self.frame_end = fe = None
+        chunk_end = min(self.size, p + limit)
+        data = self.blob.read_at(p, chunk_end - p) if not (
+            self._base <= p and chunk_end <= self._base + len(self._buf)
+        ) else self._buf[p - self._base : chunk_end - self._base]
+        nl = data.find(b"\n")
+        if fe is not None and (nl < 0 or p + nl >= fe):
+            # The line runs past the frame: the C unpickler drops the frame's rest and reads a
+            # fresh line from the file after it.
+            self.straddles += 1
+            self.frame_end = None
+            if self.discard:
+                self.pos = fe
+                return self.readline(limit)
+        if nl < 0:
+            self.pos = chunk_end
+            raise Truncated(f"no end of line within {limit} bytes at offset {p}")
+        self.pos = p + nl + 1
+        return data[: nl + 1]
+
+    def frame(self, length: int) -> None:
+        """A FRAME opcode: the next ``length`` bytes must exist; they form the frame."""
+        p = self.skip(length)
+        self.pos = p
+        self.frame_end = p + length
