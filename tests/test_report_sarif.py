@@ -190,3 +190,16 @@ def test_one_run_with_automation_details_and_relative_base() -> None:
 def test_operational_errors_become_tool_notifications() -> None:
     notes = the_run(sarif(full_report()))["invocations"][0]["toolExecutionNotifications"]
     assert notes[0]["message"]["text"] == "read timed out"
+
+
+def test_single_file_target_uses_its_folder_as_base(tmp_path: Path) -> None:
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"x")
+    run = the_run(sarif(sample_report(target=str(model))))
+    assert run["originalUriBaseIds"]["TARGET"] == {"uri": tmp_path.resolve().as_uri() + "/"}
+
+
+def test_hub_target_base_is_the_hub_uri() -> None:
+    run = the_run(sarif(sample_report(target="hf://org/model")))
+    assert run["originalUriBaseIds"]["TARGET"] == {"uri": "hf://org/model/"}
+    assert run["automationDetails"]["id"] == "modelscan/hf-org-model/"

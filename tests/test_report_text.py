@@ -105,3 +105,18 @@ def test_failed_signature_lists_the_files_that_did_not_match() -> None:
     text = render(replace(sample_report(), signature=sig))
     assert "signature: failed — 1 file does not match the manifest" in text
     assert "mismatch: model.safetensors: sha256 differs" in text and "ok: config.json" not in text
+
+
+def test_a_storm_of_findings_is_cut_per_artifact_keeping_the_worst() -> None:
+    from dataclasses import replace
+
+    from scanner.model import Finding, Location
+
+    noise = tuple(Finding("SCAN-LIMIT-001", Severity.LOW, "big.pkl", f"noise {i}", Location(offset=i))
+                  for i in range(120))
+    worst = Finding("PICKLE-EXEC-001", Severity.CRITICAL, "big.pkl", "runs a command", Location(offset=999),
+                    evidence=EVIDENCE)
+    text = render(replace(sample_report(), findings=(*noise, worst)))
+    assert EVIDENCE in text
+    assert "… 71 more finding(s) here (worst: low); --format json lists all" in text
+    assert text.count("noise ") == 49

@@ -30,6 +30,8 @@ SEVERITY_STYLE: dict[Severity, str] = {
 
 #: Evidence longer than this is cut in the terminal view (the JSON report keeps all of it).
 MAX_EVIDENCE_CHARS = 600
+#: Findings shown per artifact; the rest are counted (a storm must not bury the verdict).
+MAX_FINDINGS_PER_ARTIFACT = 50
 
 
 def safe_text(value: str, limit: int | None = None) -> str:
@@ -144,7 +146,9 @@ class TextRenderer(Renderer):
         for artifact, findings in by_artifact.items():
             console.print()
             console.print(Text(safe_text(artifact), style="bold underline"))
-            for f in findings:
+            # Worst first, so the cut never hides the finding that matters.
+            ordered = sorted(findings, key=lambda f: -f.severity)
+            for f in ordered[:MAX_FINDINGS_PER_ARTIFACT]:
                 line = Text("  ")
                 line.append(f"{f.severity.label.upper():<8}", style=SEVERITY_STYLE[f.severity])
                 line.append(f" {f.rule_id}  ", style="bold")
@@ -157,6 +161,11 @@ class TextRenderer(Renderer):
                     console.print(_detail("where", safe_text(where)))
                 if f.reference:
                     console.print(_detail("see", safe_text(f.reference), "dim"))
+            hidden = ordered[MAX_FINDINGS_PER_ARTIFACT:]
+            if hidden:
+                worst = max(f.severity for f in hidden).label
+                console.print(Text(f"  … {len(hidden)} more finding(s) here (worst: {worst}); "
+                                   "--format json lists all", style="dim"))
 
     @staticmethod
     def _signature_and_probe(console: Console, report: Report) -> None:
