@@ -15,7 +15,10 @@ from scanner.model import Artifact, Finding, Location
 from scanner.sources.interface import Blob, Node, ReadCounter
 
 CHUNK = 256 * 1024
-"""Compressed bytes fed to a decoder per step: bounds the memory of one step."""
+"""Compressed bytes read per step of a lazy member: bounds the memory of one step."""
+STEP = 16 * 1024
+"""Compressed bytes fed per step of an eager inflation: bz2 and lzma swallow their whole input,
+so the inflation ratio (the bomb test) is only as precise as this step."""
 BOMB_MIN_OUTPUT = 1024 * 1024
 """Below this many inflated bytes a high ratio is not a bomb (tiny members compress well)."""
 
@@ -157,6 +160,11 @@ class Decoder:
     def unused_data(self) -> bytes:
         return bytes(getattr(self._d, "unused_data", b""))
 
+    @property
+    def pending_input(self) -> int:
+        """Input bytes handed in but not yet consumed (known for zlib only)."""
+        return len(self._tail)
+
 
 class InflateResult:
     """What a bounded inflation produced and why it stopped."""
@@ -198,9 +206,8 @@ def inflate(
                 res.budget_exhausted = True
             return res
         if decoder.needs_input and not pending:
-            pending = source.read_at(pos, CHUNK)
+            pending = source.read_at(pos, STEP)
             pos += len(pending)
-            res.consumed = pos
             if not pending:
                 res.error = "the compressed stream ends before its end marker (truncated)"
                 return res
@@ -211,13 +218,14 @@ def inflate(
             return res
         pending = b""
         res.data += out
+        res.consumed = pos - decoder.pending_input
         spend_budget(context, len(out))
         ratio = len(res.data) / max(res.consumed, 1)
         if len(res.data) > BOMB_MIN_OUTPUT and ratio > limits.max_inflate_ratio:
             res.bomb = f"inflates more than {limits.max_inflate_ratio}:1 ({len(res.data)} bytes so far)"
             return res
         if decoder.eof:
-            extra = source.read_at(pos, CHUNK) if restart_magic else b""
+            extra = source.read_at(pos, STEP) if restart_magic else b""
             pos += len(extra)
             rest = decoder.unused_data + extra
             if restart_magic and rest.startswith(restart_magic):
