@@ -21,9 +21,10 @@ from urllib.parse import unquote, urlsplit
 from scanner.model import Artifact
 from scanner.sources.interface import Blob, Node, ReadCounter, Source, SourceError, Tree
 
-BLOCK = 4 * 1024
-"""Granularity of cached reads: a zip local header and its name fit in one block."""
-CACHE_BLOCKS = 256
+BLOCK = 1024
+"""Granularity of cached reads: a zip local header with its name and extra field fits in one
+block, and a checkpoint of 400 tensors costs 400 such reads, so blocks stay small."""
+CACHE_BLOCKS = 1024
 """Blocks kept per blob (1 MiB): enough for a central directory read in pieces."""
 DIRECT_READ = 256 * 1024
 """Reads at least this large bypass the block cache (a pickle member, hashing)."""
@@ -37,6 +38,9 @@ class RangeBlob(Blob):
 
     def __init__(self, url: str, size: int, counter: ReadCounter, headers: Mapping[str, str]) -> None:
         self._url = url
+        self._direct: str | None = None
+        """Where ``url`` redirected last time (the hub's CDN): later reads go there directly,
+        saving a round trip and a redirect response per read."""
         self._size = size
         self._counter = counter
         self._headers = dict(headers)
@@ -109,15 +113,24 @@ class RangeBlob(Blob):
         from huggingface_hub.utils._http import hf_raise_for_status
 
         want = end - start
+        url = self._direct or self._url
         headers = {**self._headers, "Range": f"bytes={start}-{end - 1}"}
+        if url != self._url and _origin(url) != _origin(self._url):
+            # Credentials never leave the hub's origin (as the client does on redirects).
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         chunks: list[bytes] = []
         got = 0
         try:
-            with get_session().stream("GET", self._url, headers=headers, timeout=TIMEOUT,
+            with get_session().stream("GET", url, headers=headers, timeout=TIMEOUT,
                                       follow_redirects=True) as response:
                 if response.status_code in (408, 429, 500, 502, 503, 504):
                     raise _Retryable(f"HTTP {response.status_code}")
+                if url != self._url and response.status_code in (400, 401, 403, 404, 410):
+                    self._direct = None  # a signed CDN URL expired: go back through the hub
+                    raise _Retryable(f"HTTP {response.status_code} from the redirect target")
                 hf_raise_for_status(response)
+                if response.history:
+                    self._direct = str(response.url)
                 if response.status_code != 206 and not (start == 0 and end == self._size):
                     # A server that ignores Range sends the whole file: refuse rather than
                     # silently download gigabytes.
@@ -144,6 +157,11 @@ def describe_http_error(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
 def _short(url: str) -> str:

@@ -18,6 +18,7 @@ branch right after the scanner resolved it).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -82,6 +83,7 @@ def as_content(value: Content | bytes) -> Content:
     return value if isinstance(value, Content) else Content(value)
 
 
+@functools.lru_cache(maxsize=64)
 def zero_crc32(n: int) -> int:
     crc, block = 0, bytes(CHUNK)
     while n > 0:
@@ -91,7 +93,7 @@ def zero_crc32(n: int) -> int:
     return crc
 
 
-def stored_zip(members: list[tuple[str, Segment]]) -> Content:
+def stored_zip(members: list[tuple[str, Segment]], sha256: str | None = None) -> Content:
     """A zip of stored members, data aligned to 64 bytes as ``torch.save`` does; a member given
     as an int is that many zeros (its CRC computed, never its bytes stored)."""
     out: list[Segment] = []
@@ -115,10 +117,11 @@ def stored_zip(members: list[tuple[str, Segment]]) -> Content:
     cd = b"".join(central)
     eocd = (b"PK\x05\x06" + bytes(4) + len(central).to_bytes(2, "little") * 2
             + len(cd).to_bytes(4, "little") + pos.to_bytes(4, "little") + bytes(2))
-    return Content(*out, cd + eocd)
+    return Content(*out, cd + eocd, sha256=sha256)
 
 
-def safetensors_file(tensors: Mapping[str, tuple[str, list[int]]], data_size: int | None = None) -> Content:
+def safetensors_file(tensors: Mapping[str, tuple[str, list[int]]], data_size: int | None = None,
+                     sha256: str | None = None) -> Content:
     """A safetensors file with a real header and zero tensor data (``dtype``, ``shape`` per name)."""
     width = {"F32": 4, "F16": 2, "BF16": 2, "I64": 8, "U8": 1}
     header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
@@ -131,7 +134,8 @@ def safetensors_file(tensors: Mapping[str, tuple[str, list[int]]], data_size: in
         offset += n
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    return Content(len(text).to_bytes(8, "little"), text, data_size if data_size is not None else offset)
+    return Content(len(text).to_bytes(8, "little"), text, data_size if data_size is not None else offset,
+                   sha256=sha256)
 
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".onnx", ".pkl", ".zip")
