@@ -82,3 +82,42 @@ def test_scanning_never_runs_the_payload(tmp_path: Path) -> None:
     pytest.importorskip("torch", reason="the loader proof needs torch (dev extras)")
     run_python(f"import torch; torch.load({str(model)!r}, weights_only=False)")
     assert marker.exists()  # the fixture is live: the scan above really did not run it
+
+
+def test_scan_of_the_examples_catches_the_malicious_checkpoint(examples: Path) -> None:
+    proc = run_cli("scan", str(examples), "--no-progress")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "malicious/pytorch_model.bin!archive/data.pkl" in out
+    assert "CRITICAL PICKLE-EXEC-001" in out
+    assert "posix.system(\"echo 'modelscan demo: this line was printed by LOADING" in out
+    assert "benign/pytorch_model.bin" not in out  # the ordinary checkpoint raises nothing
+    assert out.rstrip().splitlines()[-1].startswith("FAIL")
+
+
+def test_benign_example_alone_passes(examples: Path) -> None:
+    proc = run_cli("scan", str(examples / "benign"), "--no-progress", "--fail-on", "info")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.rstrip().endswith("PASS  no findings at or above info")
+
+
+def test_example_reports_validate_end_to_end(examples: Path, tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+
+    from tests.test_report_sarif import github_problems
+
+    sarif_file, json_file = tmp_path / "r.sarif", tmp_path / "r.json"
+    assert run_cli("scan", str(examples), "-f", "sarif", "-o", str(sarif_file)).returncode == 1
+    assert run_cli("scan", str(examples), "-f", "json", "-o", str(json_file)).returncode == 1
+    doc = json.loads(sarif_file.read_text())
+    assert github_problems(doc) == []
+    [result] = doc["runs"][0]["results"]
+    assert result["ruleId"] == "PICKLE-EXEC-001" and result["level"] == "error"
+    assert result["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "malicious/pytorch_model.bin", "uriBaseId": "TARGET"}}
+    schema = json.loads((REPO / "docs" / "report-schema.json").read_text())
+    report = json.loads(json_file.read_text())
+    jsonschema.Draft202012Validator(schema).validate(report)
+    assert [f["callable"] for f in report["findings"]] == ["posix.system"]
