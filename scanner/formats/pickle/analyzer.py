@@ -86,7 +86,8 @@ def scan_pickle(blob: Blob, artifact: str, policy: CallablePolicy, hint: str | N
         index = state.streams
         if index >= MAX_STREAMS:
             state.findings.append(Finding("PICKLE-LIMIT-001", Severity.MEDIUM, artifact,
-                                          f"More than {MAX_STREAMS} pickle streams; the rest were not scanned.",
+                                          f"More than {MAX_STREAMS} pickle streams; the rest "
+                                          "were not scanned.",
                                           Location(offset=pos, stream=index)))
             break
         rec, reader, machine, end, why = _scan_one(blob, pos, artifact, policy, profile, index, ext,
@@ -95,8 +96,8 @@ def scan_pickle(blob: Blob, artifact: str, policy: CallablePolicy, hint: str | N
         if reader.straddles:
             # The C unpickler over a non-peeking file (torch.load's BytesIO) drops the rest of
             # a frame when an opcode straddles its end: scan that reading too.
-            alt, _r, alt_machine, alt_end, alt_why = _scan_one(blob, pos, artifact, policy, profile,
-                                                               index, dict(ext), max_opcodes, discard=True)
+            alt, _r, alt_machine, alt_end, alt_why = _scan_one(
+                blob, pos, artifact, policy, profile, index, dict(ext), max_opcodes, discard=True)
             found.append(Finding("PICKLE-FRAME-001", Severity.HIGH, artifact,
                                  "An opcode straddles a FRAME boundary, so pickle.loads and torch.load "
                                  "read different opcodes from this stream (cpython#154848); both "
@@ -197,7 +198,8 @@ def _nested(blob: Blob, rec: StreamRecorder, policy: CallablePolicy, max_opcodes
         loc = Location(offset=offset, stream=rec.stream)
         if depth >= MAX_NESTED_DEPTH:
             out.append(Finding("PICKLE-LIMIT-001", Severity.MEDIUM, artifact,
-                               "Pickles nested deeper than the scan follows; the innermost was not scanned.", loc))
+                               "Pickles nested deeper than the scan follows; the innermost was "
+                               "not scanned.", loc))
             continue
         inner = BytesBlob(data) if isinstance(data, bytes) else blob.window(*data)
         state, _profile = scan_pickle(inner, artifact, policy, None, max_opcodes, depth + 1)
@@ -205,8 +207,8 @@ def _nested(blob: Blob, rec: StreamRecorder, policy: CallablePolicy, max_opcodes
         names = ", ".join(list(state.callables)[:8]) or "nothing"
         out.append(Finding("PICKLE-NESTED-001", max(worst, Severity.HIGH), artifact,
                            f"The pickle deserializes a pickle embedded in a byte string with {func}; "
-                           f"the embedded pickle reaches: {names}.", loc, evidence=f"{func}(<{inner.size} bytes>)",
-                           callable=func))
+                           f"the embedded pickle reaches: {names}.", loc,
+                           evidence=f"{func}(<{inner.size} bytes>)", callable=func))
         for f in state.findings:
             out.append(Finding(f.rule_id, f.severity, artifact, f"In a pickle nested at offset {offset}: "
                                f"{f.message}", loc, f.evidence, f.callable, f.reference))
@@ -221,16 +223,18 @@ class PickleAnalyzer(Analyzer):
         path = node.artifact.path
         state, profile = scan_pickle(node.blob, path, policy, node.loader_hint,
                                      context.limits.max_pickle_opcodes)
+        callables: list[FactValue] = [str(name) for name in state.callables]
         facts: dict[str, FactValue] = {
             "pickle_protocol": state.protocol,
             "pickle_streams": state.streams,
             "pickle_opcodes": state.opcodes,
             "pickle_profile": profile,
-            "pickle_callables": list(state.callables),
+            "pickle_callables": callables,
         }
         if state.tensors or state.dtypes:
             facts["tensor_count"] = state.tensors
-            facts["tensor_dtypes"] = sorted(state.dtypes)
+            dtypes: list[FactValue] = [str(d) for d in sorted(state.dtypes)]
+            facts["tensor_dtypes"] = dtypes
         return Analysis(findings=tuple(state.findings), facts=facts)
 
 

@@ -73,8 +73,10 @@ def build_hook(recorder: Recorder, max_opcodes: int,
     """The BUILD hook joblib's ``NumpyUnpickler`` installs, over our reader."""
 
     def hook(obj: object, reader: StreamReader) -> object:
+        if not isinstance(obj, Call):
+            return obj
         cls = class_of(obj)
-        if cls is None or cls.full not in WRAPPERS or not isinstance(obj, Call):
+        if cls is None or cls.full not in WRAPPERS:
             return obj
         state = obj.state
         if not isinstance(state, Dict):

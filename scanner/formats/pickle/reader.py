@@ -29,7 +29,7 @@ class Truncated(Exception):
 class StreamReader:
     """Positional reads over a blob with the C unpickler's FRAME semantics."""
 
-    __slots__ = ("blob", "size", "pos", "frame_end", "discard", "straddles", "_buf", "_base")
+    __slots__ = ("_base", "_buf", "blob", "discard", "frame_end", "pos", "size", "straddles")
 
     def __init__(self, blob: Blob, start: int = 0, discard_frame_rest: bool = False) -> None:
         self.blob = blob

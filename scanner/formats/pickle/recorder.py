@@ -232,8 +232,9 @@ class StreamRecorder:
                 if not isinstance(arg, Global):
                     return False
                 inner = self.policy.allowed(arg.full, self.profile)
-                if inner is None or inner.args is not None or self.policy.denied(
-                        self.policy.candidates(arg.module, arg.qualname)) is not None and inner.action != "allow":
+                denied = self.policy.denied(self.policy.candidates(arg.module, arg.qualname))
+                if inner is None or inner.args is not None or (
+                        denied is not None and inner.action != "allow"):
                     return False
                 if want == "allowlisted-class" and not is_class_name(arg.full):
                     return False

@@ -15,7 +15,7 @@ import binascii
 import zlib
 from collections.abc import Callable
 
-from scanner.formats.pickle.values import Call, Const, Dict, Getter, Global, Partial, Seq, Value
+from scanner.formats.pickle.values import Call, Const, Dict, Getter, Global, Partial, Seq
 
 #: Bytes a decoding function may produce symbolically (a bigger result stays opaque).
 MAX_DECODED = 16 << 20
@@ -40,9 +40,9 @@ def bytes_of(value: object) -> bytes | None:
         return bytes(value)
     if isinstance(value, Seq) and value.kind == "bytearray" and value.items:
         return bytes_of(value.items[0])
-    if isinstance(value, Call) and isinstance(value.func, Global) and value.args:
-        if value.func.full in ("io.BytesIO", "_io.BytesIO", "builtins.bytes", "builtins.bytearray"):
-            return bytes_of(value.args[0])
+    if (isinstance(value, Call) and isinstance(value.func, Global) and value.args
+            and value.func.full in ("io.BytesIO", "_io.BytesIO", "builtins.bytes", "builtins.bytearray")):
+        return bytes_of(value.args[0])
     return None
 
 
@@ -108,6 +108,15 @@ def _inflate(data: bytes) -> bytes:
     return out
 
 
+def _fromhex(args: tuple[object, ...]) -> object | None:
+    if args and isinstance(args[0], str):
+        try:
+            return bytes.fromhex(args[0])
+        except ValueError:
+            return None
+    return None
+
+
 def _codecs_encode(args: tuple[object, ...]) -> object | None:
     # protocol 2 writes bytes as _codecs.encode(str, 'latin1')
     if len(args) >= 1 and isinstance(args[0], str):
@@ -121,9 +130,9 @@ def _codecs_encode(args: tuple[object, ...]) -> object | None:
 
 def _codecs_decode(args: tuple[object, ...]) -> object | None:
     enc = (text_of(args[1]) or "").lower().replace("-", "_") if len(args) > 1 else ""
-    table: dict[str, Evaluator] = {"base64": _decode(base64.b64decode), "base64_codec": _decode(base64.b64decode),
-                                   "hex": _decode(binascii.unhexlify), "hex_codec": _decode(binascii.unhexlify),
-                                   "zlib": _decode(_inflate), "zlib_codec": _decode(_inflate)}
+    b64, unhex, inflate = _decode(base64.b64decode), _decode(binascii.unhexlify), _decode(_inflate)
+    table: dict[str, Evaluator] = {"base64": b64, "base64_codec": b64, "hex": unhex, "hex_codec": unhex,
+                                   "zlib": inflate, "zlib_codec": inflate}
     if enc in table:
         return table[enc](args)
     return None
@@ -161,10 +170,8 @@ _EVALUATORS: dict[str, Evaluator] = {
     "pydoc.locate": lambda a: resolve_dotted(t) if a and (t := text_of(a[0])) else None,
     "operator.attrgetter": lambda a: Getter("attrgetter", Const(a[0])) if len(a) == 1 else None,
     "operator.itemgetter": lambda a: Getter("itemgetter", Const(a[0])) if len(a) == 1 else None,
-    "operator.methodcaller": lambda a: Getter("methodcaller", Const(a[0]), [Const(x) if not
-                                               isinstance(x, Value) else x for x in a[1:]]) if a else None,
-    "functools.partial": lambda a: Partial(a[0], [x if isinstance(x, Value) else Const(x) for x in a[1:]])
-    if a else None,
+    "operator.methodcaller": lambda a: Getter("methodcaller", Const(a[0]), a[1:]) if a else None,
+    "functools.partial": lambda a: Partial(a[0], a[1:]) if a else None,
     "codecs.encode": _codecs_encode,
     "codecs.decode": _codecs_decode,
     "base64.b64decode": _decode(base64.b64decode),
@@ -178,7 +185,7 @@ _EVALUATORS: dict[str, Evaluator] = {
     "binascii.a2b_base64": _decode(binascii.a2b_base64),
     "binascii.unhexlify": _decode(binascii.unhexlify),
     "binascii.a2b_hex": _decode(binascii.a2b_hex),
-    "builtins.bytes.fromhex": lambda a: _decode(bytes.fromhex)((a[0],)) if a and isinstance(a[0], str) else None,
+    "builtins.bytes.fromhex": _fromhex,
     "zlib.decompress": _decode(_inflate),
     "builtins.str.join": _str_join,
 }

@@ -35,7 +35,7 @@ class Const(Value):
     """A constant (None, bool, int, float, str, bytes). Large bytes keep only a reference into
     the blob (``blob_ref``), read again only if something must look inside them."""
 
-    __slots__ = ("value", "blob_ref", "size")
+    __slots__ = ("blob_ref", "size", "value")
 
     def __init__(self, value: object, blob_ref: tuple[int, int] | None = None, size: int = -1) -> None:
         self.value = value
@@ -57,7 +57,7 @@ class Seq(Value):
     ``owner`` is set when the value is not a builtin container but an object that APPEND/
     SETITEM reach through its methods (the qualified class name)."""
 
-    __slots__ = ("kind", "items", "count")
+    __slots__ = ("count", "items", "kind")
 
     def __init__(self, kind: str, items: Sequence[object] = ()) -> None:
         self.kind = kind
@@ -88,7 +88,7 @@ class Seq(Value):
 class Dict(Value):
     """A dict: first items kept, the rest counted."""
 
-    __slots__ = ("items", "count")
+    __slots__ = ("count", "items")
 
     def __init__(self) -> None:
         self.items: list[tuple[object, object]] = []
@@ -143,7 +143,7 @@ class Call(Value):
 
     ``kind`` says how: ``call`` (``f(*args)``), ``new`` (``cls.__new__(cls, *args)``)."""
 
-    __slots__ = ("func", "args", "kwargs", "kind", "state")
+    __slots__ = ("args", "func", "kind", "kwargs", "state")
 
     def __init__(self, func: Value, args: Sequence[object], kind: str = "call",
                  kwargs: Value | None = None) -> None:
@@ -180,7 +180,7 @@ class Opaque(Value):
 class Partial(Value):
     """``functools.partial(func, *args)``: calling it calls ``func``."""
 
-    __slots__ = ("func", "args")
+    __slots__ = ("args", "func")
 
     def __init__(self, func: object, args: Sequence[object]) -> None:
         self.func = func
@@ -194,7 +194,7 @@ class Partial(Value):
 class Getter(Value):
     """``operator.attrgetter(name)`` / ``itemgetter(key)`` / ``methodcaller(name, *args)``."""
 
-    __slots__ = ("kind", "key", "args")
+    __slots__ = ("args", "key", "kind")
 
     def __init__(self, kind: str, key: object, args: Sequence[object] = ()) -> None:
         self.kind = kind
@@ -204,6 +204,37 @@ class Getter(Value):
     def render(self, depth: int = 0) -> str:
         inner = ", ".join(show(a, depth + 1) for a in (self.key, *self.args))
         return f"operator.{self.kind}({inner})"
+
+
+class SharedSeq(Seq):
+    """Stands in for every new builtin list/set once a stream has a huge memo: the VM keeps
+    the memory of a 10-million-opcode pickle bounded by forgetting container *contents*
+    (never names, callables or call results); such containers render as ``[…]``."""
+
+    __slots__ = ()
+
+    def add(self, items: Sequence[object]) -> None:
+        return None
+
+    def render(self, depth: int = 0) -> str:
+        return "[…]" if self.kind == "list" else f"{self.kind}(…)"
+
+
+class SharedDict(Dict):
+    """The dict counterpart of ``SharedSeq``."""
+
+    __slots__ = ()
+
+    def add(self, pairs: Sequence[tuple[object, object]]) -> None:
+        return None
+
+    def render(self, depth: int = 0) -> str:
+        return "{…}"
+
+
+SHARED_LIST = SharedSeq("list")
+SHARED_SET = SharedSeq("set")
+SHARED_DICT = SharedDict()
 
 
 def const_text(value: Value | None) -> str | None:
