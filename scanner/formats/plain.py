@@ -14,6 +14,11 @@ class PlainAnalyzer(Analyzer):
     formats = ("text", "json", "image", "empty")
 
     def analyze(self, node: Node, context: Context) -> Analysis:
+        if node.loader_hint == "keras" and node.artifact.path.rsplit("!", 1)[-1] == "config.json":
+            # a .keras zip's config.json is code to Keras (CVE-2025-1550): the Keras analysis owns it
+            from scanner.formats.keras import ANALYZER as KERAS
+
+            return KERAS.analyze(node, context)
         return Analysis()
 
 
