@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from scanner.model import Report, SignatureResult
+from scanner.policy import Policy
 from signatures.errors import SignatureError
 from signatures.policy import AllOf, AnyOf, GitHubRepository, Identity, IdentityPolicy, IdentityRegex
 from signatures.scan_step import attach_signature
@@ -118,13 +119,18 @@ def signature_options(func: F) -> F:
     return decorated  # type: ignore[no-any-return]
 
 
-def scan_signature(report: Report, target: str, signing: SignatureOptions, required: bool) -> Report:
-    """The signature step of ``scan``: bad options exit 2, anything else goes into the report."""
+def scan_signature(report: Report, policy: Policy, target: str,
+                   signing: SignatureOptions) -> tuple[Report, Policy]:
+    """The signature step of ``scan``: the report with its signature result, and the policy
+    with ``--require-signature`` applied. Bad options exit 2."""
+    if signing.require_signature:
+        policy = dataclasses.replace(policy, require_signature=True)
     try:
-        return attach_signature(report, target, signing.method(), signing.signature,
-                                required or signing.require_signature)
+        report = attach_signature(report, target, signing.method(), signing.signature,
+                                  policy.require_signature)
     except SignatureError as exc:
         raise CannotRun(str(exc)) from None
+    return report, policy
 
 
 @click.command()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,8 +72,10 @@ def model(tmp_path: Path) -> Path:
     (root / "tokenizer").mkdir(parents=True)
     (root / ".git").mkdir()
     (root / "config.json").write_text('{"model_type": "bert"}')
-    header = b"\x08\x00\x00\x00\x00\x00\x00\x00{}      "
-    (root / "model.safetensors").write_bytes(header + bytes(range(256)) * 40)
+    weights = bytes(range(256)) * 40
+    header = json.dumps({"w": {"dtype": "U8", "shape": [len(weights)], "data_offsets": [0, len(weights)]}})
+    header += " " * (-len(header) % 8)
+    (root / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header.encode() + weights)
     (root / "tokenizer" / "vocab.txt").write_text("[PAD]\n[UNK]\nhello\n")
     (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     return root

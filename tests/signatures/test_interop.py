@@ -109,8 +109,8 @@ def test_our_signature_is_spec_exact(model: Path, pki: Pki) -> None:
     assert {r["algorithm"] for r in predicate["resources"]} == {"sha256"}  # type: ignore[index]
     assert "model.sig" in serialization["ignore_paths"]
     names = [r["name"] for r in predicate["resources"]]  # type: ignore[index]
-    assert names.index("model.safetensors:4096:8192") < names.index("model.safetensors:8192:10256")
-    assert "model.safetensors:0:4096" in names and "model.safetensors:8192:10256" in names
+    assert names.index("model.safetensors:4096:8192") < names.index("model.safetensors:8192:10320")
+    assert "model.safetensors:0:4096" in names and "model.safetensors:8192:10320" in names
     assert not any(n.startswith((".git", "model.sig")) for n in names)
     assert statement["predicateType"] == "https://model_signing/signature/v1.0"
 

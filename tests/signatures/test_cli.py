@@ -1,0 +1,104 @@
+"""The verify / sign / trust commands and scan's signature options, run as a user would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import run_cli
+from tests.signatures.pki import Pki
+
+IBM = ["--identity", "stefanb@us.ibm.com", "--issuer", "https://sigstore.verify.ibm.com/oauth2"]
+
+
+def test_verify_keyless_vector_exits_0(vectors: Path) -> None:
+    proc = run_cli("verify", str(vectors / "v1.1.0-sigstore"), *IBM)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("VERIFIED: signed by stefanb@us.ibm.com")
+
+
+def test_verify_wrong_identity_exits_1_with_reason(vectors: Path) -> None:
+    proc = run_cli("verify", str(vectors / "v1.1.0-sigstore"), "--identity", "eve@example.com",
+                   "--issuer", "https://sigstore.verify.ibm.com/oauth2", "--format", "json")
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    assert doc["status"] == "failed" and "eve@example.com" in doc["reason"]
+
+
+def test_verify_without_expected_signer_exits_2(vectors: Path) -> None:
+    proc = run_cli("verify", str(vectors / "v1.1.0-sigstore"))
+    assert proc.returncode == 2
+    assert "--identity" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_verify_identity_without_issuer_exits_2(vectors: Path) -> None:
+    proc = run_cli("verify", str(vectors / "v1.1.0-sigstore"), "--identity", "stefanb@us.ibm.com")
+    assert proc.returncode == 2 and "--issuer" in proc.stderr
+
+
+def test_verify_with_non_key_file_exits_2(vectors: Path) -> None:
+    proc = run_cli("verify", str(vectors / "v1.1.0-elliptic-key"), "--key", str(vectors / "keys/ca-cert.pem"))
+    assert proc.returncode == 2 and "not a PEM public key" in proc.stderr
+
+
+def test_verify_missing_signature_exits_1(model: Path, pki: Pki) -> None:
+    proc = run_cli("verify", str(model), "--key", str(pki.public_key))
+    assert proc.returncode == 1 and "MISSING" in proc.stdout
+
+
+def test_sign_then_verify_with_key(model: Path, pki: Pki) -> None:
+    proc = run_cli("sign", str(model), "--key", str(pki.key), "--hash", "blake3")
+    assert proc.returncode == 0, proc.stderr
+    assert (model / "model.sig").is_file()
+    assert run_cli("verify", str(model), "--key", str(pki.public_key)).returncode == 0
+    (model / "extra.py").write_text("import os\n")
+    proc = run_cli("verify", str(model), "--key", str(pki.public_key))
+    assert proc.returncode == 1 and "unsigned" in proc.stdout and "extra.py" in proc.stdout
+
+
+def test_sign_with_certificate_chain_and_verify_subject(model: Path, pki: Pki) -> None:
+    proc = run_cli("sign", str(model), "--key", str(pki.key), "--cert", str(pki.leaf),
+                   "--chain", str(pki.intermediate), "--root", str(pki.root))
+    assert proc.returncode == 0, proc.stderr
+    ok = run_cli("verify", str(model), "--certificate-chain", str(pki.root), "--subject", "ml-release-signer")
+    assert ok.returncode == 0, ok.stdout
+    bad = run_cli("verify", str(model), "--certificate-chain", str(pki.root), "--subject", "intruder")
+    assert bad.returncode == 1
+
+
+def test_sign_needs_exactly_one_method(model: Path, pki: Pki) -> None:
+    proc = run_cli("sign", str(model), "--key", str(pki.key), "--sigstore")
+    assert proc.returncode == 2
+    assert not (model / "model.sig").exists()
+
+
+def test_scan_require_signature_fails_unsigned_model(model: Path) -> None:
+    proc = run_cli("scan", str(model), "--require-signature", "--no-progress", "--format", "json")
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["signature"]["status"] == "missing"
+
+
+def test_scan_with_key_records_verified_signature(model: Path, pki: Pki) -> None:
+    assert run_cli("sign", str(model), "--key", str(pki.key)).returncode == 0
+    proc = run_cli("scan", str(model), "--key", str(pki.public_key), "--require-signature",
+                   "--no-progress", "--format", "json")
+    doc = json.loads(proc.stdout)
+    assert doc["signature"]["status"] == "verified", doc["signature"]
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_scan_flags_tampered_signed_model_even_when_not_required(model: Path, pki: Pki) -> None:
+    assert run_cli("sign", str(model), "--key", str(pki.key)).returncode == 0
+    (model / "config.json").write_text('{"model_type": "evil"}')
+    proc = run_cli("scan", str(model), "--key", str(pki.public_key), "--no-progress", "--format", "json")
+    doc = json.loads(proc.stdout)
+    assert doc["signature"]["status"] == "failed"
+    assert "SIG-FAILED-001" in [f["rule_id"] for f in doc["findings"]]
+    assert proc.returncode == 1
+
+
+def test_trust_show_prints_pinned_root_digest(tmp_path: Path) -> None:
+    proc = run_cli("trust", "show")
+    assert proc.returncode == 0
+    assert "6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66" in proc.stdout
+    assert "rekor.sigstore.dev" in proc.stdout
