@@ -26,6 +26,7 @@ from scanner.report import RENDERER_MODULES, Renderer, renderer_for
 from scanner.report.text import TextRenderer
 from scanner.rules import RulesError, load_rules
 from scanner.sources import SourceError
+from signatures.commands import SignatureOptions, scan_signature, sign, signature_options, trust, verify
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., object])
@@ -81,8 +82,10 @@ def scan_options(func: F) -> F:
               help="Record each file's SHA-256 in the report (reads every byte of the weights).")
 @click.option("--sbom", "sbom_file", type=click.Path(dir_okay=False),
               help="Also write a CycloneDX 1.6 AI-BOM of the scan to this file (implies --hash).")
+@signature_options
 def scan(target: str, fmt: str, output: str | None, fail_on: str | None, policy_file: str | None,
-         rules_dirs: tuple[str, ...], no_progress: bool, hash_files: bool, sbom_file: str | None) -> None:
+         rules_dirs: tuple[str, ...], no_progress: bool, hash_files: bool, sbom_file: str | None,
+         signing: SignatureOptions) -> None:
     """Scan TARGET (one model file or folder) without executing anything in it.
 
     One target per command, so one report, one verdict and one SARIF run per target; scan
@@ -94,6 +97,7 @@ def scan(target: str, fmt: str, output: str | None, fail_on: str | None, policy_
     with handled_errors(), progress_bar(enabled=not no_progress) as on_progress:
         report = scan_api(target, rules_dirs=rules_dirs, progress=on_progress,
                           hash_files=hash_files or sbom_file is not None)
+    report, policy = scan_signature(report, policy, target, signing)
     if sbom_file:
         write_bom(report, policy, sbom_file, "cyclonedx", "1.6", xml=False)
     sys.exit(emit(report, policy, fmt, output))
@@ -342,6 +346,10 @@ def serve(host: str, port: int, db: str | None, token_file: str | None, deadline
         service.serve(config, host, port, tls_cert, tls_key, client_ca)
     except (TokenFileError, StoreError) as exc:
         raise UsageFailure(str(exc)) from None
+
+
+for _command in (verify, sign, trust):
+    main.add_command(_command)
 
 
 if __name__ == "__main__":
