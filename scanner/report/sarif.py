@@ -263,7 +263,8 @@ class SarifRenderer(Renderer):
     name = "sarif"
 
     def render(self, report: Report, policy: Policy) -> str:
-        return json.dumps(report_to_sarif(report, policy), indent=2) + "\n"
+        # Compact: the C encoder (indent forces the pure-Python one) and a smaller upload.
+        return json.dumps(report_to_sarif(report, policy), separators=(",", ":")) + "\n"
 
 
 RENDERER = SarifRenderer()

@@ -36,7 +36,7 @@ MAX_FINDINGS_PER_ARTIFACT = 50
 
 def safe_text(value: str, limit: int | None = None) -> str:
     """``value`` with control characters escaped (``\\x1b`` stays visible, never interpreted)."""
-    out = "".join(ch if ch.isprintable() or ch == " " else _escape(ch) for ch in value)
+    out = value if value.isprintable() else "".join(ch if ch.isprintable() else _escape(ch) for ch in value)
     if limit is not None and len(out) > limit:
         out = out[:limit] + f"… ({len(out) - limit} more characters)"
     return out
@@ -144,8 +144,8 @@ class TextRenderer(Renderer):
         for f in counted:
             by_artifact.setdefault(f.artifact, []).append(f)
         for artifact, findings in by_artifact.items():
-            console.print()
-            console.print(Text(safe_text(artifact), style="bold underline"))
+            # One print per artifact: rich's per-call cost dominates on reports with many findings.
+            lines = [Text(""), Text(safe_text(artifact), style="bold underline")]
             # Worst first, so the cut never hides the finding that matters.
             ordered = sorted(findings, key=lambda f: -f.severity)
             for f in ordered[:MAX_FINDINGS_PER_ARTIFACT]:
@@ -153,19 +153,20 @@ class TextRenderer(Renderer):
                 line.append(f"{f.severity.label.upper():<8}", style=SEVERITY_STYLE[f.severity])
                 line.append(f" {f.rule_id}  ", style="bold")
                 line.append(safe_text(f.message))
-                console.print(line)
+                lines.append(line)
                 if f.evidence:
-                    console.print(_detail("evidence", safe_text(f.evidence, MAX_EVIDENCE_CHARS), "bold"))
+                    lines.append(_detail("evidence", safe_text(f.evidence, MAX_EVIDENCE_CHARS), "bold"))
                 where = describe_location(f.location)
                 if where:
-                    console.print(_detail("where", safe_text(where)))
+                    lines.append(_detail("where", safe_text(where)))
                 if f.reference:
-                    console.print(_detail("see", safe_text(f.reference), "dim"))
+                    lines.append(_detail("see", safe_text(f.reference), "dim"))
             hidden = ordered[MAX_FINDINGS_PER_ARTIFACT:]
             if hidden:
                 worst = max(f.severity for f in hidden).label
-                console.print(Text(f"  … {len(hidden)} more finding(s) here (worst: {worst}); "
-                                   "--format json lists all", style="dim"))
+                lines.append(Text(f"  … {len(hidden)} more finding(s) here (worst: {worst}); "
+                                  "--format json lists all", style="dim"))
+            console.print(Text("\n").join(lines))
 
     @staticmethod
     def _signature_and_probe(console: Console, report: Report) -> None:
