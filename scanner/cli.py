@@ -83,9 +83,10 @@ def scan_options(func: F) -> F:
 @click.option("--sbom", "sbom_file", type=click.Path(dir_okay=False),
               help="Also write a CycloneDX 1.6 AI-BOM of the scan to this file (implies --hash).")
 @signature_options
+@click.option("--no-cache", is_flag=True, help="hf:// targets: rescan even if the commit's result is cached.")
 def scan(target: str, fmt: str, output: str | None, fail_on: str | None, policy_file: str | None,
          rules_dirs: tuple[str, ...], no_progress: bool, hash_files: bool, sbom_file: str | None,
-         signing: SignatureOptions) -> None:
+         signing: SignatureOptions, no_cache: bool) -> None:
     """Scan TARGET (one model file or folder) without executing anything in it.
 
     One target per command, so one report, one verdict and one SARIF run per target; scan
@@ -95,8 +96,13 @@ def scan(target: str, fmt: str, output: str | None, fail_on: str | None, policy_
     check_writable(output)
     check_writable(sbom_file)
     with handled_errors(), progress_bar(enabled=not no_progress) as on_progress:
-        report = scan_api(target, rules_dirs=rules_dirs, progress=on_progress,
-                          hash_files=hash_files or sbom_file is not None)
+        if target.startswith("hf://") and not (hash_files or sbom_file):
+            from scanner.pull import scan_hub  # remote scan, cached per commit
+
+            report = scan_hub(target, rules_dirs, use_cache=not no_cache, progress=on_progress)
+        else:
+            report = scan_api(target, rules_dirs=rules_dirs, progress=on_progress,
+                              hash_files=hash_files or sbom_file is not None)
     report, policy = scan_signature(report, policy, target, signing)
     if sbom_file:
         write_bom(report, policy, sbom_file, "cyclonedx", "1.6", xml=False)

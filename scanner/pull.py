@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from scanner import __version__, cache
-from scanner.engine import scan_target, scan_tree
+from scanner.engine import ProgressCallback, scan_target, scan_tree
 from scanner.model import Finding, Report, Severity
 from scanner.policy import Policy
 from scanner.rules import load_rules
@@ -34,6 +34,7 @@ from scanner.sources.hf import (
     check_access,
     explain_hub_error,
     fetch_snapshot,
+    parse_hub_target,
     tree_from_snapshot,
 )
 from scanner.sources.interface import SourceError
@@ -119,6 +120,21 @@ def remote_scan(snapshot: HubSnapshot, selection: Selection, options: PullOption
         if options.use_cache:
             cache.store(key, report)
     return _with_findings(report, _skipped_findings(selection.skipped))
+
+
+def scan_hub(target: str, rules_dirs: Sequence[str] = (), use_cache: bool = True,
+             progress: ProgressCallback | None = None) -> Report:
+    """``modelscan scan hf://…``: the remote scan of a whole repo, cached per commit."""
+    snapshot = fetch_snapshot(parse_hub_target(target))
+    check_access(snapshot)
+    key = cache.cache_key(snapshot.ref.repo_id, snapshot.commit, __version__, load_rules(rules_dirs).digest,
+                          [f.path for f in snapshot.files])
+    if use_cache and (hit := cache.load(key)) is not None:
+        return replace(hit, target=target)
+    report = scan_tree(tree_from_snapshot(snapshot), rules_dirs, progress=progress)
+    if use_cache:
+        cache.store(key, report)
+    return report
 
 
 def pull(ref: HubRef, policy: Policy, options: PullOptions, log: Log) -> PullResult:
@@ -278,4 +294,4 @@ def _escape_glob(path: str) -> str:
 
 
 __all__ = ["REPORT_NAME", "HubAccessError", "PullError", "PullOptions", "PullResult", "pull", "refusal_lines",
-           "select_files"]
+           "scan_hub", "select_files"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pathlib
 
 import pytest
 
@@ -119,3 +120,32 @@ def test_a_file_shorter_than_listed_is_an_error_not_silence(hub: FakeHub) -> Non
     blob = RangeBlob(f"{hub.url}/cdn/{content.sha256}", 5000, ReadCounter(), {})
     with pytest.raises(SourceError):
         blob.read_at(4000, 10)
+
+
+def test_second_scan_of_the_same_commit_reads_no_file_bytes(hub: FakeHub, hub_env: dict[str, str]) -> None:
+    hub.add_repo("acme/tiny", {"config.json": CONFIG, "model.safetensors": safetensors_file(
+        {"w": ("F32", [16, 16])})})
+    first = modelscan(hub_env, "scan", "hf://acme/tiny", "-f", "json")
+    assert first.returncode == 0, first.stderr
+    hub.reset_counters()
+    second = modelscan(hub_env, "scan", "hf://acme/tiny", "-f", "json")
+    assert second.returncode == 0, second.stderr
+    assert not any(rng is not None for _, _, rng in hub.requests)  # only the revision lookup + access HEAD
+    assert json.loads(second.stdout)["findings"] == json.loads(first.stdout)["findings"]
+    hub.reset_counters()
+    third = modelscan(hub_env, "scan", "hf://acme/tiny", "--no-cache", "-f", "json")
+    assert third.returncode == 0
+    assert any(rng is not None for _, _, rng in hub.requests)
+
+
+def test_a_rules_change_invalidates_the_cached_result(hub: FakeHub, hub_env: dict[str, str],
+                                                      tmp_path: pathlib.Path) -> None:
+    hub.add_repo("acme/tiny", {"config.json": CONFIG})
+    assert modelscan(hub_env, "scan", "hf://acme/tiny").returncode == 0
+    extra = tmp_path / "rules"
+    extra.mkdir()
+    (extra / "x.yaml").write_text("kind: catalog\nentries:\n  - {id: X-LOCAL-001, name: x, severity: low, "
+                                  "summary: local rule}\n")
+    hub.reset_counters()
+    assert modelscan(hub_env, "scan", "hf://acme/tiny", "--rules", str(extra)).returncode == 0
+    assert any(rng is not None for _, _, rng in hub.requests)
