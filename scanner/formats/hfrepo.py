@@ -77,6 +77,7 @@ class _Run:
         self.tree, self.nodes, self.formats, self.context = tree, nodes, formats, context
         self.found: list[Finding] = []
         self.remote: set[str] = set()
+        self._texts: dict[str, str | None] = {}
 
     def add(
         self,
@@ -94,6 +95,12 @@ class _Run:
 
     # -- reading ---------------------------------------------------------------------------
     def text(self, path: str) -> str | None:
+        """The file decoded, read once per scan however many checks consult it."""
+        if path not in self._texts:
+            self._texts[path] = self._read_text(path)
+        return self._texts[path]
+
+    def _read_text(self, path: str) -> str | None:
         node = self.nodes.get(path)
         if node is None:
             return None
