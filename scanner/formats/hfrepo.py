@@ -151,7 +151,7 @@ class _Run:
                         "needs is native code.",
                         evidence=f"magic {head.hex()}",
                     )
-                elif head.startswith(b"#!"):
+                elif head.startswith(b"#!") and not path.endswith(".py"):  # .py files get pysource
                     line = node.blob.read_at(0, 120).split(b"\n", 1)[0].decode("utf-8", "replace")
                     self.add(
                         "REPO-EXEC-002",
