@@ -145,7 +145,8 @@ def main() -> None:
               f"{base_py / wall[name]:>10.2f}x {vs_sum}")
     ideal = gb / wall["blake3 single-core (max_threads=1)"] * cores
     ours = gb / wall["ours blake3 (scanner.hashing, all cores)"]
-    print(f"blake3: ours {ours:.2f} GB/s = {ours / ideal:.0%} of single-core x {cores} cores ({ideal:.2f} GB/s)")
+    print(f"blake3: ours {ours:.2f} GB/s = {ours / ideal:.0%} of single-core x {cores} cores "
+          f"({ideal:.2f} GB/s)")
     sha_ideal = gb / base_py * min(cores, len(paths))
     sha_ours = gb / wall["ours sha256 (scanner.hashing, all cores)"]
     print(f"sha256: ours {sha_ours:.2f} GB/s = {sha_ours / sha_ideal:.0%} of 1-thread hashlib x "
