@@ -17,7 +17,7 @@ from scanner import __version__
 from scanner.detect import SYMLINK, UNKNOWN, sniff
 from scanner.formats.interface import Analysis, Context, Limits
 from scanner.formats.registry import Unavailable, analyzer_for, tree_analyzers
-from scanner.hashing import sha256_blob
+from scanner.hashing import sha256_blobs
 from scanner.model import Artifact, Facts, Finding, Location, Report, ScanError, Severity
 from scanner.rules import RuleSet, load_rules
 from scanner.sources import resolve_target
@@ -79,9 +79,12 @@ def scan_tree(
     out = _Collected([], [], {}, {})
     total_bytes = sum(n.artifact.size for n in tree.nodes)
     done_bytes = 0
+    to_hash = [i for i, n in enumerate(tree.nodes)
+               if hash_files and n.artifact.sha256 is None and n.artifact.format != SYMLINK]
+    digests = dict(zip(to_hash, sha256_blobs([tree.nodes[i].blob for i in to_hash]), strict=True))
     for i, node in enumerate(tree.nodes):
-        if hash_files and node.artifact.sha256 is None and node.artifact.format != SYMLINK:
-            node = replace(node, artifact=replace(node.artifact, sha256=sha256_blob(node.blob)))
+        if i in digests:
+            node = replace(node, artifact=replace(node.artifact, sha256=digests[i]))
         _scan_node(node, context, out)
         done_bytes += node.artifact.size
         if progress is not None:

@@ -58,6 +58,18 @@ def sha256_blob(blob: Blob) -> str:
     return h.hexdigest()
 
 
+def sha256_blobs(blobs: Sequence[Blob], workers: int | None = None) -> list[str]:
+    """SHA-256 of many blobs on all cores, in input order (the scan's ``--hash``)."""
+    n = min(workers or default_workers(), max(1, len(blobs)))
+    if n == 1:
+        return [sha256_blob(b) for b in blobs]
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        # Largest first, so that one big shard does not start last and leave a core idle.
+        order = sorted(range(len(blobs)), key=lambda i: blobs[i].size, reverse=True)
+        digests = dict(zip(order, pool.map(lambda i: sha256_blob(blobs[i]), order), strict=True))
+    return [digests[i] for i in range(len(blobs))]
+
+
 @dataclass(frozen=True)
 class Span:
     """A byte range of one file to hash: the whole file, or one shard of it."""
