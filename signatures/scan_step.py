@@ -13,7 +13,7 @@ from pathlib import Path
 
 from scanner.model import Finding, Report, Severity, SignatureResult
 from signatures.manifest import IGNORED, is_loadable
-from signatures.verify import Method, default_signature_path, verify_model
+from signatures.verify import Method, default_signature_path, verify_with_digests
 
 SIGNED_FILE_REFERENCE = "https://github.com/ossf/model-signing-spec"
 
@@ -29,10 +29,17 @@ def attach_signature(
     if not sig_path.is_file() and not required and method is None:
         return report
     known = {a.path: a.sha256 for a in report.artifacts if a.sha256 and a.depth == 0 and "!" not in a.path}
-    result = verify_model(model, method, sig_path, known_sha256=known)
+    result, digests = verify_with_digests(model, method, sig_path, known_sha256=known)
     findings = tuple(sorted((*report.findings, *signature_findings(result, sig_path.name)),
                             key=Finding.sort_key))
-    return dataclasses.replace(report, signature=result, findings=findings)
+    # The verifier read every signed file; give its sha256 to the report (and so to the AI-BOM)
+    # instead of letting a later step read the weights again.
+    artifacts = tuple(
+        dataclasses.replace(a, sha256=digests[a.path]["sha256"])
+        if a.sha256 is None and "sha256" in digests.get(a.path, {}) else a
+        for a in report.artifacts
+    )
+    return dataclasses.replace(report, signature=result, findings=findings, artifacts=artifacts)
 
 
 def signature_findings(result: SignatureResult, signature_name: str) -> tuple[Finding, ...]:

@@ -74,13 +74,26 @@ def verify_model(
     now: _dt.datetime | None = None,
 ) -> SignatureResult:
     """Verify ``model`` (a folder or one file) against its signature with ``method``."""
+    return verify_with_digests(model, method, signature, known_sha256, workers, now)[0]
+
+
+def verify_with_digests(
+    model: str | Path,
+    method: Method | None,
+    signature: str | Path | None = None,
+    known_sha256: Mapping[str, str] | None = None,
+    workers: int | None = None,
+    now: _dt.datetime | None = None,
+) -> tuple[SignatureResult, Mapping[str, Mapping[str, str]]]:
+    """``verify_model``, plus the whole-file digests it computed (per relative path and
+    algorithm), so the scan and the AI-BOM need not read the files again."""
     root = Path(model)
     if not root.exists():
         raise SignatureError(f"model {root} does not exist")
     sig_path = Path(signature) if signature is not None else default_signature_path(root)
     material = _prepare(method)
     if not sig_path.is_file():
-        return SignatureResult(status="missing", reason=f"no signature found at {sig_path}")
+        return SignatureResult(status="missing", reason=f"no signature found at {sig_path}"), {}
     try:
         if sig_path.stat().st_size > MAX_BUNDLE_BYTES:
             raise BundleError(f"signature is over the {MAX_BUNDLE_BYTES}-byte limit")
@@ -89,15 +102,15 @@ def verify_model(
     except OSError as exc:
         raise SignatureError(f"cannot read signature {sig_path}: {exc.strerror}") from None
     except BundleError as exc:
-        return _failed(f"the signature file is malformed: {exc}")
+        return _failed(f"the signature file is malformed: {exc}"), {}
     if method is None:
         return SignatureResult(status="error", method=bundle.method, reason=(
             f"a {bundle.method} signature is present but no identity, key or certificate root was "
-            "given to verify it against"))
+            "given to verify it against")), {}
     expected = {KeylessMethod: SIGSTORE, KeyMethod: KEY, CertificateMethod: CERTIFICATE}[type(method)]
     if bundle.method != expected:
         return _failed(f"the model is signed with the {bundle.method} method, but {expected} was required",
-                       method=bundle.method)
+                       method=bundle.method), {}
 
     trust_digest = material.digest if isinstance(material, TrustRoot) else None
     try:
@@ -105,9 +118,9 @@ def verify_model(
         manifest = parse_statement(bundle.payload)
     except UnknownSourceError as exc:
         return SignatureResult(status="error", reason=str(exc), method=expected,
-                               trust_root_digest=trust_digest)
+                               trust_root_digest=trust_digest), {}
     except (CryptoError, StatementError) as exc:
-        return _failed(str(exc), method=expected, trust_root_digest=trust_digest)
+        return _failed(str(exc), method=expected, trust_root_digest=trust_digest), {}
 
     skip = _own_signature(root, sig_path)
     check = check_manifest(root, manifest, skip=skip, known_sha256=known_sha256, workers=workers)
@@ -128,7 +141,7 @@ def verify_model(
         status=status, reason=reason, method=expected, signer=facts.signer, issuer=facts.issuer,
         log_index=facts.log_index, signed_at=facts.signed_at, trust_root_digest=trust_digest,
         policy=policy_name, files=check.files,
-    )
+    ), check.digests
 
 
 def _prepare(method: Method | None) -> TrustRoot | object | None:

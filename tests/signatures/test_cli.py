@@ -102,3 +102,13 @@ def test_trust_show_prints_pinned_root_digest(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert "6494e21ea73fa7ee769f85f57d5a3e6a08725eae1e38c755fc3517c9e6bc0b66" in proc.stdout
     assert "rekor.sigstore.dev" in proc.stdout
+
+
+def test_scan_reuses_verifier_digests_for_the_report(model: Path, pki: Pki) -> None:
+    import hashlib
+
+    assert run_cli("sign", str(model), "--key", str(pki.key)).returncode == 0
+    proc = run_cli("scan", str(model), "--key", str(pki.public_key), "--no-progress", "--format", "json")
+    artifacts = {a["path"]: a for a in json.loads(proc.stdout)["artifacts"]}
+    expected = hashlib.sha256((model / "model.safetensors").read_bytes()).hexdigest()
+    assert artifacts["model.safetensors"]["sha256"] == expected

@@ -53,3 +53,34 @@ def test_span_past_end_of_file_is_an_error_not_a_short_digest(files: list[Path])
 def test_unknown_algorithm_is_refused(files: list[Path]) -> None:
     with pytest.raises(ValueError, match="unsupported"):
         hash_files(files, ("md5",))
+
+
+def test_sha256_blobs_keeps_input_order(files: list[Path]) -> None:
+    from scanner.hashing import sha256_blobs
+    from scanner.sources.interface import BytesBlob
+
+    blobs = [BytesBlob(p.read_bytes()) for p in files]
+    assert sha256_blobs(blobs, workers=2) == [hashlib.sha256(p.read_bytes()).hexdigest() for p in files]
+
+
+def test_known_hub_digest_is_reused_instead_of_reading(model: Path, pki: object,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import signatures.manifest as manifest
+    from signatures.sign import KeySigner, sign_model
+    from signatures.verify import KeyMethod, verify_model
+
+    sign_model(model, KeySigner(pki.key))  # type: ignore[attr-defined]
+    weights = hashlib.sha256((model / "model.safetensors").read_bytes()).hexdigest()
+    hashed: list[Path] = []
+    real = manifest.hash_spans
+
+    def spy(spans, *args, **kwargs):  # type: ignore[no-untyped-def]
+        spans = list(spans)
+        hashed.extend(s.path for s in spans)
+        return real(spans, *args, **kwargs)
+
+    monkeypatch.setattr(manifest, "hash_spans", spy)
+    result = verify_model(model, KeyMethod(pki.public_key),  # type: ignore[attr-defined]
+                          known_sha256={"model.safetensors": weights})
+    assert result.verified
+    assert model / "model.safetensors" not in hashed and model / "config.json" in hashed
