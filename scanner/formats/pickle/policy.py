@@ -94,7 +94,7 @@ class CallablePolicy:
         full = self.normalize(f"{module}.{qualname}" if qualname else module)
         out = [full]
         parts = qualname.split(".") if qualname else []
-        for i in range(1, len(parts)):
+        for i in range(0 if len(parts) > 1 else 1, len(parts)):
             out.append(self.normalize(".".join(parts[i:])))
         return out
 

@@ -6,9 +6,13 @@ Two read models matter, because the same bytes decode differently under them:
   order; a FRAME only announces a length.
 * ``c-file``: the C unpickler over a file object without ``peek`` (``io.BytesIO``: what
   ``torch.load`` hands it for zip members) reads a FRAME's bytes into its buffer and, when an
-  opcode needs more bytes than the frame has left, *discards the rest of the frame* and reads
-  from the file after it (``_Unpickler_ReadImpl``; cpython#154848). An opcode straddling a frame
-  end never comes from a real pickler: it is how a payload hides from ``genops``-based tools.
+  opcode, a fixed-size argument, a length prefix or a *string* needs more bytes than the frame
+  has left, *discards the rest of the frame* and reads from the file after it
+  (``_Unpickler_ReadImpl``; cpython#154848, fixed only in 3.13.15/3.14.7). Byte-string data goes
+  through ``_Unpickler_ReadInto``, which uses the frame's rest first: it stays contiguous. (Over
+  a peeking file the same discard happens when the frame was fetched with ``read``.) An opcode
+  straddling a frame end never comes from a real pickler: it is how a payload hides from
+  ``genops``-based tools.
 
 The reader keeps a window of the blob (never the whole file) and counts such straddles so the
 analyzer can scan the stream under both models.
@@ -41,8 +45,9 @@ class StreamReader:
         self._buf = b""
         self._base = 0
 
-    def _start(self, n: int) -> int:
-        """Where a read of ``n`` bytes starts, applying the frame rules."""
+    def _start(self, n: int, into: bool = False) -> int:
+        """Where a read of ``n`` bytes starts, applying the frame rules (``into``: the
+        ``_Unpickler_ReadInto`` path of byte-string data, which never discards)."""
         p = self.pos
         fe = self.frame_end
         if fe is not None:
@@ -51,13 +56,13 @@ class StreamReader:
             elif p + n > fe:
                 self.straddles += 1
                 self.frame_end = None
-                if self.discard:
+                if self.discard and not into:
                     p = fe
         return p
 
-    def read(self, n: int) -> bytes:
+    def read(self, n: int, into: bool = False) -> bytes:
         """Exactly ``n`` bytes (raises ``Truncated``)."""
-        p = self._start(n)
+        p = self._start(n, into)
         if p + n > self.size:
             self.pos = self.size
             raise Truncated(f"needs {n} bytes at offset {p}, the data ends at {self.size}")
@@ -81,9 +86,9 @@ class StreamReader:
             return self._buf[i]
         return self.read(1)[0]
 
-    def skip(self, n: int) -> int:
+    def skip(self, n: int, into: bool = False) -> int:
         """Pass over ``n`` bytes without reading them; the offset where they start."""
-        p = self._start(n)
+        p = self._start(n, into)
         if p + n > self.size:
             self.pos = self.size
             raise Truncated(f"a length of {n} bytes at offset {p} runs past the end ({self.size})")

@@ -423,16 +423,16 @@ class Machine:
     def _line(self) -> bytes:
         return self.r.readline()[:-1]
 
-    def _lenbytes(self, n: int) -> object:
+    def _lenbytes(self, n: int, into: bool = True) -> object:
         if n < 0:
             raise LoaderError("negative byte count")
         if n > INLINE_MAX:
-            start = self.r.skip(n)
+            start = self.r.skip(n, into)
             return Const(None, (start, n), n)
-        return self.r.read(n)
+        return self.r.read(n, into)
 
     def _lenstr(self, n: int, errors: str = "surrogatepass") -> object:
-        data = self._lenbytes(n)
+        data = self._lenbytes(n, into=False)
         if isinstance(data, Const):
             return data
         assert isinstance(data, bytes)
@@ -549,7 +549,7 @@ class Machine:
 
     def op_binstring(self) -> None:
         (n,) = struct.unpack("<i", self.r.read(4))
-        data = self._lenbytes(n)
+        data = self._lenbytes(n, into=False)
         self.push(data.decode("latin-1") if isinstance(data, bytes) else data)
 
     def op_short_binstring(self) -> None:
@@ -574,7 +574,7 @@ class Machine:
         self.push(self._lenbytes(struct.unpack("<I", self.r.read(4))[0]))
 
     def op_short_binbytes(self) -> None:
-        self.push(self.r.read(self.r.byte()))
+        self.push(self.r.read(self.r.byte(), into=True))
 
     def op_binbytes8(self) -> None:
         self.push(self._lenbytes(struct.unpack("<Q", self.r.read(8))[0]))
