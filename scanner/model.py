@@ -138,6 +138,14 @@ class SignatureResult:
     trust_root_digest: str | None = None
     policy: str | None = None
     files: tuple[FileCheck, ...] = ()
+    predicate_type: str | None = None
+    """The signed statement's predicate (``https://model_signing/signature/v1.0``)."""
+    hash_type: str | None = None
+    """``sha256 | blake2b | blake3``: how the signer hashed the files."""
+    manifest_digest: str | None = None
+    """SHA-256 over the signed file digests: a compact id of exactly what was signed."""
+    ignore_paths: tuple[str, ...] = ()
+    """Paths the signer excluded from the signature (recorded in the signed statement)."""
 
     @property
     def verified(self) -> bool:

@@ -117,6 +117,7 @@ def check_manifest(
     files are always skipped. ``known_sha256``: digests already verified against a trusted
     source (the hub's LFS oid), reused instead of reading the file again.
     """
+    root = root.resolve()  # the folder the user named may itself be a link; nothing inside is followed
     single_file = root.is_file()
     local = enumerate_model(root, () if single_file else (*DEFAULT_IGNORES, *skip))
     expected: dict[str, list[Resource]] = {}

@@ -140,7 +140,9 @@ def verify_with_digests(
     return SignatureResult(
         status=status, reason=reason, method=expected, signer=facts.signer, issuer=facts.issuer,
         log_index=facts.log_index, signed_at=facts.signed_at, trust_root_digest=trust_digest,
-        policy=policy_name, files=check.files,
+        policy=policy_name, files=check.files, predicate_type=manifest.predicate_type,
+        hash_type=manifest.hash_type, manifest_digest=manifest.root_digest,
+        ignore_paths=manifest.ignore_paths,
     ), check.digests
 
 

@@ -45,6 +45,8 @@ def test_production_keyless_model_signature_verifies_offline(vectors: Path, fold
     assert result.log_index == {"v1.1.0-sigstore": 598151086, "v1.0.0-sigstore": 206344181}[folder]
     assert result.signed_at is not None and result.signed_at.startswith("2025-")
     assert result.trust_root_digest == load_trust_root().digest
+    assert result.predicate_type == PREDICATE_V1 and result.hash_type == "sha256"
+    assert result.manifest_digest == "61d4849d9d90076d6215f4d525f13d6574af8e3f67aef3e6f36fc40a14fdd226"
     assert {f.path for f in result.files if f.status == "ok"} == {"signme-1", "signme-2"}
 
 
