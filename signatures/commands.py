@@ -22,6 +22,7 @@ from scanner.model import Report, SignatureResult
 from scanner.policy import Policy
 from signatures.errors import SignatureError
 from signatures.policy import AllOf, AnyOf, GitHubRepository, Identity, IdentityPolicy, IdentityRegex
+from signatures.policy_file import load_signature_policy
 from signatures.scan_step import attach_signature
 from signatures.verify import CertificateMethod, KeylessMethod, KeyMethod, Method, verify_model
 
@@ -122,12 +123,14 @@ def signature_options(func: F) -> F:
 def scan_signature(report: Report, policy: Policy, target: str,
                    signing: SignatureOptions) -> tuple[Report, Policy]:
     """The signature step of ``scan``: the report with its signature result, and the policy
-    with ``--require-signature`` applied. Bad options exit 2."""
-    if signing.require_signature:
-        policy = dataclasses.replace(policy, require_signature=True)
+    with ``--require-signature`` (or the policy file's ``signatures.required``) applied.
+    Command-line signers override the policy file's. Bad options exit 2."""
     try:
-        report = attach_signature(report, target, signing.method(), signing.signature,
-                                  policy.require_signature)
+        from_file = load_signature_policy(policy.source) if Path(policy.source).is_file() else None
+        if signing.require_signature or (from_file is not None and from_file.required):
+            policy = dataclasses.replace(policy, require_signature=True)
+        method = signing.method() or (from_file.method if from_file is not None else None)
+        report = attach_signature(report, target, method, signing.signature, policy.require_signature)
     except SignatureError as exc:
         raise CannotRun(str(exc)) from None
     return report, policy

@@ -112,3 +112,30 @@ def test_scan_reuses_verifier_digests_for_the_report(model: Path, pki: Pki) -> N
     artifacts = {a["path"]: a for a in json.loads(proc.stdout)["artifacts"]}
     expected = hashlib.sha256((model / "model.safetensors").read_bytes()).hexdigest()
     assert artifacts["model.safetensors"]["sha256"] == expected
+
+
+def test_policy_file_signatures_section_requires_and_names_the_signer(model: Path, pki: Pki,
+                                                                      tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"signatures:\n  required: true\n  key: {pki.public_key.name}\n")
+    (tmp_path / pki.public_key.name).write_bytes(pki.public_key.read_bytes())  # relative to the policy
+    unsigned = run_cli("scan", str(model), "--policy", str(policy), "--no-progress", "--format", "json")
+    assert unsigned.returncode == 1, unsigned.stderr
+    assert json.loads(unsigned.stdout)["signature"]["status"] == "missing"
+    assert run_cli("sign", str(model), "--key", str(pki.key)).returncode == 0
+    signed = run_cli("scan", str(model), "--policy", str(policy), "--no-progress", "--format", "json")
+    assert json.loads(signed.stdout)["signature"]["status"] == "verified"
+    assert signed.returncode == 0
+
+
+def test_policy_file_keyless_identities_any_of(vectors: Path, tmp_path: Path) -> None:
+    from signatures.policy_file import load_signature_policy
+    from signatures.verify import verify_model
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("signatures:\n  identities:\n"
+                      "    - {identity: someone@else.com, issuer: https://sigstore.verify.ibm.com/oauth2}\n"
+                      "    - {identity_regex: '[a-z]+@us\\.ibm\\.com', issuer: https://sigstore.verify.ibm.com/oauth2}\n")
+    loaded = load_signature_policy(policy)
+    assert not loaded.required
+    assert verify_model(vectors / "v1.1.0-sigstore", loaded.method).status == "verified"
