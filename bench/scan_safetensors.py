@@ -127,7 +127,14 @@ def tools(skip_install: bool) -> list[Tool]:
     ]
     ma = baseline_venv("modelaudit", skip_install)
     if ma is not None:
-        found.append(Tool("modelaudit", ma, ("-e", "modelaudit.cli:main"), lambda p: ["scan", str(p)]))
+        found.append(
+            Tool(
+                "modelaudit",
+                ma,
+                ("-e", "modelaudit.cli:main"),
+                lambda p: ["scan", "--no-cache", "--format", "json", str(p)],
+            )
+        )
     ms = baseline_venv("modelscan", skip_install)
     if ms is not None:
         found.append(Tool("ProtectAI modelscan", ms, ("-e", "modelscan.cli:main"), lambda p: ["-p", str(p)]))
@@ -164,7 +171,10 @@ def main() -> int:
     ours = results["ours (modelscan-ng)"]
     for name, (extra, wall) in results.items():
         if name != "ours (modelscan-ng)":
-            print(f"ours vs {name}: extra read x{ours[0] / max(extra, 1):.4f}, wall x{ours[1] / wall:.2f}")
+            print(
+                f"ours vs {name}: extra read x{ours[0] / max(extra, 1):.3g} (theirs/ours "
+                f"{extra / max(ours[0], 1):.3g}), command wall x{ours[1] / wall:.3g}"
+            )
     print(
         f"targets: extra read < 64 KiB (in-process, over the header minimum): "
         f"{'met' if extra_in < 64 * 1024 else 'MISSED'}; scan wall <= 0.3 s (in-process): "
