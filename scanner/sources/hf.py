@@ -137,11 +137,22 @@ def fetch_snapshot(ref: HubRef, token: str | bool | None = None) -> HubSnapshot:
         size = sibling.size
         if size is None:
             raise HubAccessError(f"the hub listed {sibling.rfilename} without a size")
+        if not _safe_repo_path(sibling.rfilename):
+            # A hostile mirror could list ``../../.bashrc``: pull writes files by these names.
+            raise HubAccessError(f"the hub listed an unsafe file path {sibling.rfilename!r} in "
+                                 f"{ref.display}; refusing the repo")
         sha = lfs.sha256 if lfs is not None else None
         files.append(HubFile(sibling.rfilename, int(size), sha, sibling.blob_id))
     files.sort(key=lambda f: f.path)
     return HubSnapshot(ref, commit, tuple(files), endpoint, gated=bool(info.gated),
                        private=bool(info.private))
+
+
+def _safe_repo_path(path: str) -> bool:
+    """A relative POSIX path that stays inside the repo folder on every OS."""
+    if not path or path.startswith("/") or "\\" in path or "\0" in path or ":" in path.split("/")[0]:
+        return False
+    return all(part not in ("", ".", "..") for part in path.split("/"))
 
 
 def tree_from_snapshot(snapshot: HubSnapshot, token: str | bool | None = None,

@@ -215,3 +215,13 @@ def test_second_pull_of_the_same_commit_uses_the_cached_verdict(hub: FakeHub, hu
     r = modelscan(hub_env, "pull", "acme/tiny", "--no-cache", "--dest", str(tmp_path / "c"))
     assert r.returncode == 0 and "cached" not in r.stderr
     assert any(rng is not None for _, _, rng in hub.requests)
+
+
+def test_repo_listing_a_path_outside_the_folder_is_refused(hub: FakeHub, hub_env: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    hub.add_repo("evil/traversal", {**_benign_files(), "../../outside.txt": b"planted"})
+    dest = tmp_path / "deep" / "out"
+    r = modelscan(hub_env, "pull", "evil/traversal", "--dest", str(dest))
+    assert r.returncode == 2, r.stderr
+    assert "unsafe file path '../../outside.txt'" in r.stderr
+    assert not dest.exists() and not (tmp_path / "outside.txt").exists()
