@@ -206,11 +206,15 @@ def looks_like_pickle(head: bytes, need_global: bool = False) -> bool:
             if opcode.name == "STOP":
                 return ops >= 2 and (saw_global or not need_global)
     except ValueError as exc:
+        # pickle.load executes every opcode before a bad one, so a stream that imports
+        # something and then breaks (payload-then-garbage, nullifAI) is still a pickle.
+        if saw_global and ops >= 2:
+            return True
         # Running off the end of the sniff window is fine; anything else is not a pickle.
         if "truncated" not in str(exc) and "at end" not in str(exc):
             return False
         if len(head) < SNIFF_BYTES:
-            return saw_global and ops >= 2
+            return False
     except Exception:
-        return False
+        return saw_global and ops >= 2
     return ops >= 2 and (saw_global or not need_global)

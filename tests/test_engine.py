@@ -25,7 +25,12 @@ def test_text_files_are_clean(tmp_path: Path) -> None:
 def test_symlink_is_reported_and_not_followed(tmp_path: Path) -> None:
     (tmp_path / "link.bin").symlink_to("/etc/hostname")
     report = scanner.scan(tmp_path)
-    assert [(f.rule_id, f.severity) for f in report.findings] == [("FILE-SYMLINK-001", Severity.MEDIUM)]
+    found = {(f.rule_id, f.severity) for f in report.findings}
+    assert ("FILE-SYMLINK-001", Severity.MEDIUM) in found
+    # pointing outside the model folder is worse than being a link
+    assert ("REPO-SYMLINK-001", Severity.HIGH) in found
+    assert [a.format for a in report.artifacts] == ["symlink"]
+    assert report.bytes_read == 0
 
 
 def test_same_input_same_report(tmp_path: Path) -> None:
