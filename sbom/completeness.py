@@ -78,7 +78,9 @@ def _card_param(key: str) -> Callable[[Doc], bool]:
 
 
 def _cdx_hashes(doc: Doc) -> bool:
-    files = [c for c in _cdx_components(doc.get("components", [])) if c.get("type") == "file"]
+    # Top-level files: the bytes a loader reads. Members nested in a container file are
+    # covered by the container's hash (scanners need not hash every member).
+    files = [c for c in _model(doc).get("components", []) if isinstance(c, dict) and c.get("type") == "file"]
     return bool(files) and all(c.get("hashes") for c in files)
 
 
@@ -137,7 +139,15 @@ def _spdx_supplier(doc: Doc) -> bool:
 
 
 def _spdx_hashes(doc: Doc) -> bool:
-    files = [n for n in _graph(doc) if n.get("type") == "software_File"]
+    nodes = _by_id(doc)
+    members = {
+        ref
+        for n in _graph(doc)
+        if n.get("relationshipType") == "contains"
+        and nodes.get(str(n.get("from")), {}).get("type") == "software_File"
+        for ref in n.get("to", [])
+    }
+    files = [n for n in _graph(doc) if n.get("type") == "software_File" and n.get("spdxId") not in members]
     return bool(files) and all(n.get("verifiedUsing") for n in files)
 
 
@@ -191,7 +201,7 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("supplier", "supplier", 2, _cdx_supplier, _spdx_supplier),
     Field("license", "license", 3, lambda d: bool(_model(d).get("licenses")), _rel("hasDeclaredLicense")),
-    Field("file-hashes", "SHA-256 of every file", 3, _cdx_hashes, _spdx_hashes),
+    Field("file-hashes", "SHA-256 of every top-level file", 3, _cdx_hashes, _spdx_hashes),
     Field("download-location", "download location", 2, _cdx_ext_ref("distribution"), _spdx_download),
     Field(
         "architecture",

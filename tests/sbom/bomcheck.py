@@ -14,7 +14,9 @@ from cyclonedx.validation.json import JsonStrictValidator
 from cyclonedx.validation.xml import XmlValidator
 
 SCHEMAS = {"1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7}
-SPDX_SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "schemas" / "spdx-3.0.1" / "schema.json"
+SPDX_SCHEMA = (
+    Path(__file__).resolve().parents[3] / "shared" / "testdata" / "schemas" / "spdx-3.0.1" / "schema.json"
+)
 
 
 def assert_valid_cyclonedx(text: str, version: str, xml: bool) -> None:
@@ -79,10 +81,15 @@ def _class_validator(kind: str) -> Any:
     import jsonschema
 
     schema = _load_spdx_schema()
-    return jsonschema.Draft202012Validator({
-        "$schema": schema["$schema"], "$defs": schema["$defs"], "type": "object",
-        "$ref": f"#/$defs/{kind}", "unevaluatedProperties": False,
-    })
+    return jsonschema.Draft202012Validator(
+        {
+            "$schema": schema["$schema"],
+            "$defs": schema["$defs"],
+            "type": "object",
+            "$ref": f"#/$defs/{kind}",
+            "unevaluatedProperties": False,
+        }
+    )
 
 
 def spdx_schema_errors(doc: dict[str, Any]) -> list[str]:

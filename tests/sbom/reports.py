@@ -9,8 +9,8 @@ from scanner.model import (
     Location,
     ProbeResult,
     Report,
-    SignatureResult,
     Severity,
+    SignatureResult,
 )
 
 REV = "0123456789abcdef0123456789abcdef01234567"
@@ -19,13 +19,23 @@ SHA_ST = "b" * 64
 SHA_CFG = "c" * 64
 
 
-def hub_report(signature: SignatureResult | None = None, probe: ProbeResult | None = None,
-               findings: tuple[Finding, ...] | None = None) -> Report:
+def hub_report(
+    signature: SignatureResult | None = None,
+    probe: ProbeResult | None = None,
+    findings: tuple[Finding, ...] | None = None,
+) -> Report:
     """A hub model with a pickle checkpoint (a zip with a member), safetensors and a config."""
     default_findings = (
-        Finding("PICKLE-EXEC-001", Severity.CRITICAL, "pytorch_model.bin!archive/data.pkl",
-                "The pickle calls posix.system when loaded.", Location(offset=42, opcode_index=7),
-                evidence="posix.system('true')", callable="posix.system", reference="CVE-2025-32434"),
+        Finding(
+            "PICKLE-EXEC-001",
+            Severity.CRITICAL,
+            "pytorch_model.bin!archive/data.pkl",
+            "The pickle calls posix.system when loaded.",
+            Location(offset=42, opcode_index=7),
+            evidence="posix.system('true')",
+            callable="posix.system",
+            reference="CVE-2025-32434",
+        ),
         Finding("SCAN-UNKNOWN-001", Severity.MEDIUM, "blob.dat", "The file's bytes match no known format."),
     )
     return Report(
@@ -41,10 +51,16 @@ def hub_report(signature: SignatureResult | None = None, probe: ProbeResult | No
         ),
         findings=findings if findings is not None else default_findings,
         facts={
-            ".": {"architecture": "BertForMaskedLM", "model_type": "bert", "pipeline_tag": "fill-mask",
-                  "license": "apache-2.0", "datasets": ["wikipedia", "bookcorpus"],
-                  "base_model": "google/bert-base-uncased", "context_length": 512,
-                  "chat_template_sha256": "f" * 64},
+            ".": {
+                "architecture": "BertForMaskedLM",
+                "model_type": "bert",
+                "pipeline_tag": "fill-mask",
+                "license": "apache-2.0",
+                "datasets": ["wikipedia", "bookcorpus"],
+                "base_model": "google/bert-base-uncased",
+                "context_length": 512,
+                "chat_template_sha256": "f" * 64,
+            },
             "model.safetensors": {"parameter_count": 1234567, "dtypes": ["F32"], "tensor_count": 5},
             "pytorch_model.bin!archive/data.pkl": {"protocol": 2},
         },
@@ -69,14 +85,21 @@ def bare_local_report() -> Report:
 
 def verified_signature() -> SignatureResult:
     return SignatureResult(
-        status="verified", reason="all files match the signed manifest", method="sigstore",
-        signer="release@acme.example", issuer="https://accounts.example.com", log_index=123456,
+        status="verified",
+        reason="all files match the signed manifest",
+        method="sigstore",
+        signer="release@acme.example",
+        issuer="https://accounts.example.com",
+        log_index=123456,
         files=(FileCheck("model.safetensors", "ok"), FileCheck("config.json", "ok")),
     )
 
 
 def failed_signature() -> SignatureResult:
     return SignatureResult(
-        status="failed", reason="model.safetensors does not match the signed digest", method="sigstore",
-        signer="release@acme.example", files=(FileCheck("model.safetensors", "mismatch", "digest differs"),),
+        status="failed",
+        reason="model.safetensors does not match the signed digest",
+        method="sigstore",
+        signer="release@acme.example",
+        files=(FileCheck("model.safetensors", "mismatch", "digest differs"),),
     )

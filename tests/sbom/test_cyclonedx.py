@@ -29,8 +29,9 @@ from tests.sbom.reports import (
 )
 
 NS = "internal:modelscan"
-PROBE = ProbeResult(verdict="suspicious", score=0.73, device="cpu",
-                    stages=({"name": "trigger-sweep", "score": 0.73},))
+PROBE = ProbeResult(
+    verdict="suspicious", score=0.73, device="cpu", stages=({"name": "trigger-sweep", "score": 0.73},)
+)
 REPORTS = {
     "hub-signed-probed": lambda: hub_report(signature=verified_signature(), probe=PROBE),
     "hub-failed-signature": lambda: hub_report(signature=failed_signature()),
@@ -196,7 +197,8 @@ def test_verdict_policy_digest_and_tool_are_in_metadata() -> None:
     assert props(meta, "verdict") == ["fail"]  # a critical finding fails the default policy
     assert props(meta, "policy-sha256") == [policy.digest]
     assert meta["tools"]["components"] == [
-        {"bom-ref": "tool:modelscan", "name": "modelscan", "type": "application", "version": "0.1.0"}]
+        {"bom-ref": "tool:modelscan", "name": "modelscan", "type": "application", "version": "0.1.0"}
+    ]
     assert meta["timestamp"].startswith("2026-01-02T03:04:05")
 
 
@@ -235,9 +237,14 @@ def test_model_card_and_annotation_are_present_in_xml() -> None:
     text = render_sbom(hub_report(signature=verified_signature()), None, "cyclonedx", "1.7", xml=True)
     root = ET.fromstring(text)
     ns = {"b": "http://cyclonedx.org/schema/bom/1.7"}
-    assert root.find(".//b:component/b:modelCard/b:modelParameters/b:modelArchitecture", ns).text == \
-        "BertForMaskedLM"
-    assert root.find("b:annotations/b:annotation/b:subjects/b:subject", ns).get("ref") == f"model:acme/tiny-bert@{REV}"
+    assert (
+        root.find(".//b:component/b:modelCard/b:modelParameters/b:modelArchitecture", ns).text
+        == "BertForMaskedLM"
+    )
+    assert (
+        root.find("b:annotations/b:annotation/b:subjects/b:subject", ns).get("ref")
+        == f"model:acme/tiny-bert@{REV}"
+    )
     assert root.find(".//b:component/b:data/b:name", ns).text in ("wikipedia", "bookcorpus")
 
 

@@ -13,7 +13,6 @@ from sbom.spdx import AI_REQUIRED, ai_profile_gaps
 from tests.sbom.bomcheck import assert_valid_spdx, full_spdx_schema_errors, spdx_schema_errors
 from tests.sbom.reports import REV, bare_local_report, failed_signature, hub_report, verified_signature
 
-
 MAKERS = {
     "hub": hub_report,
     "bare-local": bare_local_report,
@@ -78,7 +77,9 @@ def test_hub_model_identity_and_facts() -> None:
     assert model["software_packageUrl"] == f"pkg:huggingface/acme/tiny-bert@{REV}"
     assert model["software_downloadLocation"] == f"https://huggingface.co/acme/tiny-bert/tree/{REV}"
     assert model["ai_typeOfModel"] == ["BertForMaskedLM", "bert"]
-    assert {"type": "DictionaryEntry", "key": "parameter_count", "value": "1234567"} in model["ai_hyperparameter"]
+    assert {"type": "DictionaryEntry", "key": "parameter_count", "value": "1234567"} in model[
+        "ai_hyperparameter"
+    ]
     (license_,) = nodes(doc, "simplelicensing_LicenseExpression")
     assert license_["simplelicensing_licenseExpression"] == "apache-2.0"
     trained = [r for r in nodes(doc, "Relationship") if r["relationshipType"] == "trainedOn"]
@@ -93,7 +94,9 @@ def test_file_hashes_equal_the_reports() -> None:
     assert set(files) == {a.path for a in report.artifacts}
     for artifact in report.artifacts:
         hashes = files[artifact.path].get("verifiedUsing", [])
-        expected = [{"type": "Hash", "algorithm": "sha256", "hashValue": artifact.sha256}] if artifact.sha256 else []
+        expected = (
+            [{"type": "Hash", "algorithm": "sha256", "hashValue": artifact.sha256}] if artifact.sha256 else []
+        )
         assert hashes == expected
 
 
