@@ -48,6 +48,18 @@ _CONFIG_FACTS = (
     "vocab_size",
     "transformers_version",
 )
+#: JSON files (besides *config*.json) that make a library import Python from the folder
+_CODE_INDEXES = ("chat_template.json", "model_index.json", "modules.json")
+#: libraries a diffusers model_index.json / sentence-transformers modules.json may name without custom code
+_KNOWN_LIBRARIES = (
+    "diffusers",
+    "transformers",
+    "sentence_transformers",
+    "peft",
+    "onnxruntime",
+    "torch",
+    "timm",
+)
 _CARD_FACTS = ("license", "base_model", "datasets", "pipeline_tag", "library_name", "language")
 
 
@@ -212,8 +224,10 @@ class _Run:
             self.config_facts(config, facts)
             self.model_file(folder, join("config.json"), config)
         for path in sorted(p for p in self.nodes if posixpath.dirname(p) == folder and p.endswith(".json")):
-            wanted = "config" in posixpath.basename(path) or path.endswith("chat_template.json")
+            wanted = "config" in posixpath.basename(path) or posixpath.basename(path) in _CODE_INDEXES
             doc = config if path == join("config.json") else (self.json(path) if wanted else None)
+            for pointer, rel, ref in self.library_code(folder, path, doc):
+                self.require_code(folder, path, pointer, rel, ref)
             if isinstance(doc, dict):
                 self.code_references(folder, path, doc)
                 self.templates_in_json(path, doc, facts)
@@ -275,6 +289,33 @@ class _Run:
                 continue
             module = ref.rsplit(".", 1)[0] if "." in ref else ref
             self.require_code(folder, path, pointer, module.replace(".", "/") + ".py", ref)
+
+    def library_code(self, folder: str, path: str, doc: object) -> list[tuple[str, str, str]]:
+        """Custom components of a diffusers ``model_index.json`` (``"unet": ["my_unet", "MyUNet"]``
+        loads ``unet/my_unet.py``) and custom modules of a sentence-transformers ``modules.json``."""
+        out: list[tuple[str, str, str]] = []
+        base = posixpath.basename(path)
+        if base == "model_index.json" and isinstance(doc, dict):
+            for key, value in doc.items():
+                if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
+                    continue
+                lib = value[0]
+                if lib.split(".")[0] in _KNOWN_LIBRARIES:
+                    continue
+                module = lib.replace(".", "/") + ".py"
+                sub = posixpath.join(key, module) if key != "_class_name" else module
+                rel = sub if posixpath.normpath(posixpath.join(folder, sub)) in self.nodes else module
+                out.append((f"/{key}", rel, f"{lib}.{value[1]}"))
+        elif base == "modules.json" and isinstance(doc, list):
+            for i, entry in enumerate(doc):
+                kind = entry.get("type") if isinstance(entry, dict) else None
+                if not isinstance(kind, str) or kind.split(".")[0] in _KNOWN_LIBRARIES or "." not in kind:
+                    continue
+                module = kind.rsplit(".", 1)[0].replace(".", "/") + ".py"
+                sub = posixpath.join(str(entry.get("path", "")), module)
+                rel = sub if posixpath.normpath(posixpath.join(folder, sub)) in self.nodes else module
+                out.append((f"/{i}/type", rel, kind))
+        return out
 
     def model_file(self, folder: str, path: str, config: dict[str, Any]) -> None:
         name = config.get("model_file")

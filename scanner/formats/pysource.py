@@ -114,12 +114,40 @@ class _Analyzer:
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 for a in node.names:
                     self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
+        self._bind_aliases(tree)
         self._taint(tree)
         for call, at_import in _calls(tree):
             self._call(call, at_import)
         return self.out
 
     # -- name resolution -------------------------------------------------------------------
+    def _bind_aliases(self, tree: ast.Module) -> None:
+        """``run = subprocess.run`` / ``s = getattr(os, "sys" + "tem")``: the name becomes an alias.
+
+        Flow-insensitive on purpose: a name bound anywhere to a dangerous callable is treated
+        as that callable wherever it is called."""
+        for _ in range(3):
+            changed = False
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.Assign)
+                    and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name)
+                ):
+                    name = node.targets[0].id
+                    if isinstance(node.value, (ast.Attribute, ast.Call, ast.Subscript, ast.Name)):
+                        resolved = self.qualname(node.value)
+                        if (
+                            resolved
+                            and resolved != name
+                            and self.aliases.get(name) != resolved
+                            and resolved.split(".")[0] in _MODULE_ROOTS
+                        ):
+                            self.aliases[name] = resolved
+                            changed = True
+            if not changed:
+                break
+
     def qualname(self, expr: ast.expr) -> str | None:
         if isinstance(expr, ast.Name):
             return self.aliases.get(expr.id, expr.id)
@@ -128,16 +156,16 @@ class _Analyzer:
             return f"{base}.{expr.attr}" if base else None
         if isinstance(expr, ast.Call):
             func = self.qualname(expr.func)
-            arg0 = _const_str(expr.args[0]) if expr.args else None
+            arg0 = fold_str(expr.args[0]) if expr.args else None
             if func in ("getattr", "builtins.getattr") and len(expr.args) >= 2:
-                base, attr = self.qualname(expr.args[0]), _const_str(expr.args[1])
+                base, attr = self.qualname(expr.args[0]), fold_str(expr.args[1])
                 return f"{base}.{attr}" if base and attr else None
             if func in ("__import__", "importlib.import_module", "builtins.__import__") and arg0:
                 return arg0
             if func in ("globals", "vars", "builtins.globals", "builtins.vars") and not expr.args:
                 return "builtins.globals"
         if isinstance(expr, ast.Subscript):
-            base, key = self.qualname(expr.value), _const_str(expr.slice)
+            base, key = self.qualname(expr.value), fold_str(expr.slice)
             if base and key:
                 if base in _BUILTIN_CONTAINERS:
                     return key if key in ("__builtins__",) else f"builtins.{key}"
@@ -175,7 +203,7 @@ class _Analyzer:
             )
             break
         if name in ("exec", "eval", "compile") and call.args and self.depth < _MAX_NESTED:
-            text = _const_str(call.args[0])
+            text = fold_str(call.args[0])
             if text is not None:
                 self.out.extend(analyze_source(text, self.artifact, self.rules, self.depth + 1))
         if name == "open" or name.endswith((".write_text", ".write_bytes")):
@@ -277,6 +305,87 @@ def _targets(node: ast.Assign | ast.AnnAssign | ast.NamedExpr) -> Iterator[str]:
         for n in ast.walk(t):
             if isinstance(n, ast.Name):
                 yield n.id
+
+
+#: module roots worth tracking through assignments (what the patterns can match)
+_MODULE_ROOTS = {
+    "os",
+    "posix",
+    "nt",
+    "subprocess",
+    "builtins",
+    "importlib",
+    "socket",
+    "pickle",
+    "marshal",
+    "ctypes",
+    "pty",
+    "runpy",
+    "urllib",
+    "requests",
+    "shutil",
+    "base64",
+    "zlib",
+    "codecs",
+    "sys",
+    "eval",
+    "exec",
+    "compile",
+    "__import__",
+    "open",
+    "http",
+    "ftplib",
+    "httpx",
+    "dill",
+    "types",
+}
+
+
+def fold_str(node: ast.AST, depth: int = 0) -> str | None:
+    """The string an expression builds from literals only (``"o" + "s"``, ``"".join([...])``,
+    ``"metsys"[::-1]``, ``chr(111)``, ``b"..".decode()``), else None."""
+    if depth > 20:
+        return None
+    d = depth + 1
+    if isinstance(node, ast.Constant):
+        return _const_str(node)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = fold_str(node.left, d), fold_str(node.right, d)
+        return (
+            left + right if left is not None and right is not None and len(left) + len(right) < 4096 else None
+        )
+    if isinstance(node, ast.JoinedStr):
+        parts = [fold_str(v.value if isinstance(v, ast.FormattedValue) else v, d) for v in node.values]
+        return "".join(p for p in parts if p is not None) if all(p is not None for p in parts) else None
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+        base, sl = fold_str(node.value, d), node.slice
+        if (
+            base is not None
+            and sl.lower is None
+            and sl.upper is None
+            and isinstance(sl.step, ast.UnaryOp)
+            and isinstance(sl.step.operand, ast.Constant)
+            and sl.step.operand.value == 1
+        ):
+            return base[::-1]
+        return None
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "chr" and len(node.args) == 1:
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, int) and 0 <= arg.value < 0x110000:
+                return chr(arg.value)
+        if isinstance(func, ast.Attribute) and func.attr == "join" and len(node.args) == 1:
+            sep = fold_str(func.value, d)
+            items = node.args[0]
+            if sep is not None and isinstance(items, (ast.List, ast.Tuple)):
+                parts = [fold_str(e, d) for e in items.elts]
+                return (
+                    sep.join(p for p in parts if p is not None) if all(p is not None for p in parts) else None
+                )
+        if isinstance(func, ast.Attribute) and func.attr == "decode" and isinstance(func.value, ast.Constant):
+            return _const_str(func.value)
+    return None
 
 
 def _const_str(node: ast.AST) -> str | None:

@@ -214,3 +214,38 @@ def test_broken_config_json_fails_closed(tmp_path: Path) -> None:
     root = _repo(tmp_path / "m")
     (root / "config.json").write_text('{"auto_map": ')
     assert ("REPO-CONFIG-001", Severity.MEDIUM) in _pairs(scanner.scan(root))
+
+
+def test_diffusers_custom_component_code_is_analyzed(tmp_path: Path) -> None:
+    root = tmp_path / "pipe"
+    (root / "unet").mkdir(parents=True)
+    index = {
+        "_class_name": "StableDiffusionPipeline",
+        "unet": ["my_unet", "MyUNet"],
+        "vae": ["diffusers", "AutoencoderKL"],
+        "scheduler": ["diffusers", "PNDMScheduler"],
+    }
+    (root / "model_index.json").write_text(json.dumps(index))
+    (root / "unet" / "my_unet.py").write_text("import os\nos.system('true')\nclass MyUNet:\n    pass\n")
+    pairs = _pairs(scanner.scan(root))
+    assert ("REMOTE-CODE-001", Severity.LOW) in pairs and ("REMOTE-CODE-010", Severity.CRITICAL) in pairs
+
+
+def test_diffusers_component_naming_missing_code(tmp_path: Path) -> None:
+    root = tmp_path / "pipe"
+    root.mkdir()
+    (root / "model_index.json").write_text(json.dumps({"unet": ["gone_unet", "U"]}))
+    assert ("REMOTE-CODE-002", Severity.HIGH) in _pairs(scanner.scan(root))
+
+
+def test_sentence_transformers_custom_module(tmp_path: Path) -> None:
+    root = _repo(tmp_path / "m")
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Custom", "type": "custom_pool.Pool"},
+    ]
+    (root / "modules.json").write_text(json.dumps(modules))
+    (root / "1_Custom").mkdir()
+    (root / "1_Custom" / "custom_pool.py").write_text("import socket\nsocket.create_connection(('x', 1))\n")
+    pairs = _pairs(scanner.scan(root))
+    assert ("REMOTE-CODE-001", Severity.LOW) in pairs and ("REMOTE-CODE-013", Severity.HIGH) in pairs

@@ -166,3 +166,22 @@ def test_decorator_runs_at_import() -> None:
 
 def test_unparseable_source_fails_closed() -> None:
     assert _scan("def (:\n") == [("REMOTE-CODE-020", Severity.MEDIUM)]
+
+
+def test_module_name_built_from_pieces_is_resolved() -> None:
+    assert ("REMOTE-CODE-010", Severity.CRITICAL) in _scan(
+        "getattr(__import__('o' + 's'), 'sys' + 'tem')('true')\n"
+    )
+
+
+def test_reversed_and_joined_names_are_resolved() -> None:
+    src = "import importlib\nm = importlib.import_module(''.join(['sub', 'process']))\nm.run(['true'])\n"
+    assert ("REMOTE-CODE-010", Severity.CRITICAL) in _scan(src)
+    assert ("REMOTE-CODE-010", Severity.CRITICAL) in _scan(
+        "getattr(__import__('so'[::-1]), 'system')('true')\n"
+    )
+
+
+def test_callable_bound_to_a_plain_name_is_resolved() -> None:
+    src = "import os\nrun_it = os.system\ndef f():\n    run_it('true')\n"
+    assert _scan(src) == [("REMOTE-CODE-010", Severity.HIGH)]
