@@ -139,7 +139,9 @@ class RangeBlob(Blob):
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
                     got += len(chunk)
-                    if got >= want:
+                    if got > want:
+                        # More than asked for: stop reading (this drops the connection). An exact
+                        # answer is read to its end so the connection goes back to the pool.
                         break
         except (httpx2.TransportError, ConnectionError) as exc:
             raise _Retryable(describe_http_error(exc)) from None
