@@ -147,7 +147,12 @@ def sniff(blob: Blob, name: str = "") -> str:
     if blob.size == 0:
         return EMPTY
     head = blob.head(SNIFF_BYTES)
-    return sniff_bytes(head, name)
+    fmt = sniff_bytes(head, name)
+    if fmt == UNKNOWN and blob.size >= 22 and blob.read_at(blob.size - 22, 4) == b"PK\x05\x06":
+        # A zip behind a prefix (a self-extractor stub, a polyglot): zipfile opens it from the
+        # end record, so it is opened here too, and the zip analyzer reports the prefix.
+        return ZIP
+    return fmt
 
 
 def sniff_bytes(head: bytes, name: str = "") -> str:

@@ -172,7 +172,7 @@ class _ZipScan:
                 storages += 1
                 self._check_local(entry, headers[entry.index])
                 continue
-            self._member(entry, headers[entry.index], data.get(entry.index), layout, suffix, d.cd_offset)
+            self._member(entry, headers[entry.index], data.get(entry.index), layout, suffix)
         facts: dict[str, FactValue] = {"zip.members": len(d.entries), "zip.zip64": d.zip64}
         if layout.torch_prefix is not None:
             facts["pytorch.archive_prefix"] = layout.torch_prefix
@@ -265,8 +265,9 @@ class _ZipScan:
             what = "marks it encrypted" if odd & 0x41 else f"sets unusual bits 0x{odd:04x}"
             self.add(
                 "ZIP-FLAGS-001",
-                f"The general-purpose flag of member {e.name!r} {what}: zipfile refuses "
-                "or misreads it while PyTorch ignores flag bits (CVE-2025-1945).",
+                f"The general-purpose flag of member {e.name!r} {what}: readers disagree on such "
+                "members (PyTorch reads past local-header flags, zipfile refuses encrypted or patched "
+                "members), a known scanner bypass (CVE-2025-1945).",
                 member=e.name,
                 offset=h.offset,
                 evidence=f"central 0x{e.flags:04x}, local 0x{h.flags:04x}",
@@ -302,7 +303,6 @@ class _ZipScan:
         small: bytes | None,
         layout: Layout,
         suffix: str,
-        cd_offset: int,
     ) -> None:
         if not self._check_local(e, h) or (e.name.endswith("/") and e.size == 0):
             return

@@ -309,3 +309,17 @@ def test_layout_uses_the_first_entry_for_the_torch_prefix() -> None:
 def test_safetensors_name_on_a_zip_is_an_extension_mismatch(tmp_path: Path) -> None:
     data = torch_zip(tmp_path).read_bytes()
     assert "ARCHIVE-EXT-001" in rule_ids(analyze(data, "model.safetensors"))
+
+
+def test_zip_behind_a_binary_prefix_is_still_opened_by_the_engine(tmp_path: Path) -> None:
+    from scanner.engine import scan_target
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("a.pkl", payload_pickle(tmp_path / "m"))
+    path = tmp_path / "polyglot.bin"
+    path.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(200) + out.getvalue())
+    report = scan_target(str(path))
+    assert report.artifacts[0].format == "zip"
+    assert "ZIP-PREFIX-001" in {f.rule_id for f in report.findings}
+    assert any(f.artifact == "polyglot.bin!a.pkl" and f.callable == "builtins.exec" for f in report.findings)
