@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner.model import Artifact
-from scanner.sources.https import RangeBlob, describe_http_error
+from scanner.sources.https import RangeBlob, describe_http_error, request_timeout, with_retries
 from scanner.sources.interface import Node, ReadCounter, Source, SourceError, Tree
 
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.\-]*/[\w.\-]+")
@@ -113,6 +113,11 @@ def explain_hub_error(exc: BaseException, ref: HubRef, endpoint: str) -> str:
         if status in (401, 403):
             return f"access to {ref.repo_id} was refused (HTTP {status}): {login}"
         return f"the hub answered with an error for {ref.display}: {describe_http_error(exc)}"
+    import httpx2
+
+    if isinstance(exc, (httpx2.TimeoutException, TimeoutError)):
+        return (f"the hub at {endpoint} did not answer for {ref.display} within {request_timeout():g} s "
+                "(after retries); try again, or set MODELSCAN_HUB_TIMEOUT to wait longer")
     return f"cannot reach the hub at {endpoint} for {ref.display}: {describe_http_error(exc)}"
 
 
@@ -123,7 +128,8 @@ def fetch_snapshot(ref: HubRef, token: str | bool | None = None) -> HubSnapshot:
     endpoint = hub_endpoint()
     api = HfApi(endpoint=endpoint, token=token)
     try:
-        info = api.model_info(ref.repo_id, revision=ref.revision, files_metadata=True)
+        info = with_retries(lambda: api.model_info(ref.repo_id, revision=ref.revision, files_metadata=True,
+                                                   timeout=request_timeout()))
     except Exception as exc:
         raise HubAccessError(explain_hub_error(exc, ref, endpoint)) from None
     commit = info.sha
@@ -187,7 +193,8 @@ def check_access(snapshot: HubSnapshot, token: str | bool | None = None,
     probe = min(candidates, key=lambda f: (f.size, f.path))
     url = hf_hub_url(snapshot.ref.repo_id, probe.path, revision=snapshot.commit, endpoint=snapshot.endpoint)
     try:
-        get_hf_file_metadata(url, token=token, endpoint=snapshot.endpoint, retry_on_errors=True)
+        with_retries(lambda: get_hf_file_metadata(url, token=token, endpoint=snapshot.endpoint,
+                                                  timeout=request_timeout()))
     except Exception as exc:
         raise HubAccessError(explain_hub_error(exc, snapshot.ref, snapshot.endpoint)) from None
 

@@ -12,14 +12,18 @@ helper, so proxies, timeouts, ``HF_TOKEN`` headers and redirects behave as in th
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from scanner.model import Artifact
 from scanner.sources.interface import Blob, Node, ReadCounter, Source, SourceError, Tree
+
+T = TypeVar("T")
 
 BLOCK = 1024
 """Granularity of cached reads: a zip local header with its name and extra field fits in one
@@ -28,8 +32,9 @@ CACHE_BLOCKS = 1024
 """Blocks kept per blob (1 MiB): enough for a central directory read in pieces."""
 DIRECT_READ = 256 * 1024
 """Reads at least this large bypass the block cache (a pickle member, hashing)."""
-TIMEOUT = 30.0
-"""Seconds to wait for a server before the request is retried (with backoff) and then fails."""
+DEFAULT_TIMEOUT = 30.0
+"""Seconds to wait for a server before the request is retried (with backoff) and then fails;
+``MODELSCAN_HUB_TIMEOUT`` overrides it (slow mirrors, tests)."""
 RETRIES = 3
 
 
@@ -121,7 +126,7 @@ class RangeBlob(Blob):
         chunks: list[bytes] = []
         got = 0
         try:
-            with get_session().stream("GET", url, headers=headers, timeout=TIMEOUT,
+            with get_session().stream("GET", url, headers=headers, timeout=request_timeout(),
                                       follow_redirects=True) as response:
                 if response.status_code in (408, 429, 500, 502, 503, 504):
                     raise _Retryable(f"HTTP {response.status_code}")
@@ -154,6 +159,39 @@ class _Retryable(Exception):
     """A transient failure (network error, 5xx, 429): worth another attempt after a pause."""
 
 
+def request_timeout() -> float:
+    try:
+        return max(0.1, float(os.environ.get("MODELSCAN_HUB_TIMEOUT", DEFAULT_TIMEOUT)))
+    except ValueError:
+        return DEFAULT_TIMEOUT
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another attempt: a network error, a timeout, a 408/429/5xx answer."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(exc, (httpx2.TransportError, ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        return exc.response.status_code in (408, 429, 500, 502, 503, 504)
+    return False
+
+
+def with_retries(call: Callable[[], T], retries: int = 3, first_delay: float = 0.5) -> T:
+    """``call()``, retried with exponential backoff while it fails transiently."""
+    delay = first_delay
+    for attempt in range(retries + 1):
+        try:
+            return call()
+        except Exception as exc:
+            if attempt == retries or not is_transient(exc):
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 8.0)
+    raise AssertionError("unreachable")
+
+
 def describe_http_error(exc: BaseException) -> str:
     """One readable line for a network or HTTP failure."""
     text = str(exc).strip().splitlines()
@@ -184,7 +222,7 @@ class HttpsSource(Source):
         from huggingface_hub import get_session
 
         try:
-            response = get_session().head(target, timeout=TIMEOUT, follow_redirects=True)
+            response = get_session().head(target, timeout=request_timeout(), follow_redirects=True)
         except Exception as exc:
             raise SourceError(f"cannot reach {_short(target)}: {describe_http_error(exc)}") from None
         if response.status_code in (401, 403):

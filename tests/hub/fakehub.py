@@ -22,7 +22,9 @@ import functools
 import hashlib
 import json
 import re
+import sys
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -178,10 +180,13 @@ class FakeHub:
         """LFS sha256 -> the bytes actually served for it (same size: the client won't notice)."""
         self.drop: dict[str, int] = {}
         """LFS sha256 or file path -> how many more downloads to cut off halfway."""
+        self.stall_info = 0
+        """How many more model-info requests to hold for ``stall_seconds`` before answering."""
+        self.stall_seconds = 2.0
         self.bytes_sent = 0
         self.requests: list[tuple[str, str, str | None]] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.hub = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -216,6 +221,13 @@ class FakeHub:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (timeout, dropped download) is part of the scenario, not an error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _CountingWriter:
@@ -271,6 +283,11 @@ class _Handler(BaseHTTPRequestHandler):
         with self.hub._lock:
             self.hub.requests.append(("HEAD" if head else "GET", self.path, self.headers.get("Range")))
         if m := re.fullmatch(rf"/api/models/{_REPO}(?:/revision/(.+))?", path):
+            with self.hub._lock:
+                stall = self.hub.stall_info > 0
+                self.hub.stall_info -= 1 if stall else 0
+            if stall:
+                time.sleep(self.hub.stall_seconds)
             return self._model_info(m[1], m[2] or "main")
         if m := re.fullmatch(rf"/api/models/{_REPO}/tree/([^/]+)(?:/(.*))?", path):
             cursor = int(query.get("cursor", ["0"])[0])

@@ -149,3 +149,20 @@ def test_a_rules_change_invalidates_the_cached_result(hub: FakeHub, hub_env: dic
     hub.reset_counters()
     assert modelscan(hub_env, "scan", "hf://acme/tiny", "--rules", str(extra)).returncode == 0
     assert any(rng is not None for _, _, rng in hub.requests)
+
+
+def test_a_hub_that_stalls_once_is_retried(hub: FakeHub, hub_env: dict[str, str]) -> None:
+    hub.add_repo("acme/tiny", {"config.json": CONFIG})
+    hub.stall_info = 1
+    r = modelscan({**hub_env, "MODELSCAN_HUB_TIMEOUT": "0.5"}, "scan", "hf://acme/tiny")
+    assert r.returncode == 0, r.stderr
+    assert sum(1 for _, p, _ in hub.requests if p.startswith("/api/models/acme/tiny")) == 2
+
+
+def test_a_hub_that_never_answers_exits_2_saying_it_timed_out(hub: FakeHub, hub_env: dict[str, str]) -> None:
+    hub.add_repo("acme/tiny", {"config.json": CONFIG})
+    hub.stall_info = 100
+    r = modelscan({**hub_env, "MODELSCAN_HUB_TIMEOUT": "0.3"}, "scan", "hf://acme/tiny")
+    assert r.returncode == 2
+    assert "did not answer" in r.stderr and "MODELSCAN_HUB_TIMEOUT" in r.stderr
+    assert "Traceback" not in r.stderr
