@@ -185,6 +185,8 @@ class FakeHub:
         self.stall_seconds = 2.0
         self.bytes_sent = 0
         self.requests: list[tuple[str, str, str | None]] = []
+        self.authorized: list[tuple[str, bool]] = []
+        """(path, whether an Authorization header came with it) per request."""
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
@@ -209,6 +211,7 @@ class FakeHub:
         with self._lock:
             self.bytes_sent = 0
             self.requests.clear()
+            self.authorized.clear()
 
     def count(self, n: int) -> None:
         with self._lock:
@@ -282,6 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
         path, query = unquote(split.path), parse_qs(split.query)
         with self.hub._lock:
             self.hub.requests.append(("HEAD" if head else "GET", self.path, self.headers.get("Range")))
+            self.hub.authorized.append((path, "Authorization" in self.headers))
         if m := re.fullmatch(rf"/api/models/{_REPO}(?:/revision/(.+))?", path):
             with self.hub._lock:
                 stall = self.hub.stall_info > 0

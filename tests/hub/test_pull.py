@@ -225,3 +225,14 @@ def test_repo_listing_a_path_outside_the_folder_is_refused(hub: FakeHub, hub_env
     assert r.returncode == 2, r.stderr
     assert "unsafe file path '../../outside.txt'" in r.stderr
     assert not dest.exists() and not (tmp_path / "outside.txt").exists()
+
+
+def test_the_token_goes_to_the_hub_but_never_to_the_cdn(hub: FakeHub, hub_env: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    hub.add_repo("meta/gated", _benign_files(), gated=True, token="hf_granted")
+    r = modelscan({**hub_env, "HF_TOKEN": "hf_granted"}, "pull", "meta/gated", "--dest", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    cdn = [auth for path, auth in hub.authorized if path.startswith("/cdn/")]
+    hub_side = [auth for path, auth in hub.authorized if "/resolve/" in path]
+    assert cdn and not any(cdn), "the token leaked to the CDN host"
+    assert hub_side and all(hub_side)
