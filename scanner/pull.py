@@ -161,7 +161,8 @@ def refusal_lines(result: PullResult, policy: Policy) -> list[str]:
     """What the user reads on stderr: where it stopped, and each counted finding's file and rule."""
     if result.passed:
         where = f" into {result.dest}" if result.dest else ""
-        return [f"pulled {len(result.report.artifacts)} artifact(s) at {result.report.revision}{where}"]
+        files = sum(1 for a in result.report.artifacts if a.depth == 0 and "!" not in a.path)
+        return [f"pulled {files} file(s) at commit {result.report.revision}{where}"]
     stage = {"remote-scan": "the remote scan", "verify": "the digest check",
              "local-scan": "the local rescan"}.get(result.stage, result.stage)
     lines = [f"refused by {stage}; nothing was written to the destination"]
@@ -270,7 +271,7 @@ def _pinned(local: Report, snapshot: HubSnapshot, selection: Selection, remote: 
     artifacts = tuple(replace(a, expected_sha256=digests.get(a.path), sha256=digests.get(a.path))
                       for a in local.artifacts)
     skipped = tuple(f for f in remote.findings if f.rule_id == "HUB-SKIPPED-001")
-    return _with_findings(replace(local, target=f"hf://{snapshot.ref.repo_id}@{snapshot.commit}",
+    return _with_findings(replace(local, target=f"hf://{snapshot.ref.display}",
                                   revision=snapshot.commit, artifacts=artifacts,
                                   bytes_total=sum(f.size for f in selection.files)), skipped)
 

@@ -41,7 +41,7 @@ def test_benign_repo_is_pulled_pinned_to_the_scanned_commit(hub: FakeHub, hub_en
         assert (dest / name).read_bytes() == files[name].read()
     report = json.loads((dest / "modelscan-report.json").read_text())
     assert report["revision"] == commit
-    assert report["target"] == f"hf://acme/tiny@{commit}"
+    assert report["target"] == "hf://acme/tiny@main"  # what was asked; "revision" is what it meant
     assert report["verdict"]["passed"] is True
     # Every file request names the commit sha, never the branch: the pin holds for every byte.
     resolves = _resolve_requests(hub)
