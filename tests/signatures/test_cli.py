@@ -139,3 +139,32 @@ def test_policy_file_keyless_identities_any_of(vectors: Path, tmp_path: Path) ->
     loaded = load_signature_policy(policy)
     assert not loaded.required
     assert verify_model(vectors / "v1.1.0-sigstore", loaded.method).status == "verified"
+
+
+def test_keyless_signing_offline_is_a_clear_error_and_writes_nothing(model: Path, tmp_path: Path,
+                                                                       monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from signatures.errors import SignatureError
+    from signatures.sign import SigstoreSigner, sign_model
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("SIGSTORE_ID_TOKEN", raising=False)
+    with pytest.raises(SignatureError, match="keyless signing"):
+        sign_model(model, SigstoreSigner(identity_token="not-a-jwt"))
+    assert not (model / "model.sig").exists()
+
+
+def test_trust_update_offline_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from signatures.errors import SignatureError
+    from signatures.trust import load_trust_root, update_trust_root
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    with pytest.raises(SignatureError, match="could not refresh"):
+        update_trust_root()
+    assert load_trust_root().source == "shipped"  # nothing half-written was pinned
