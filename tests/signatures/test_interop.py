@@ -122,3 +122,15 @@ def test_single_file_model_is_named_by_its_basename(tmp_path: Path, pki: Pki) ->
     assert result.verified
     statement = _statement(tmp_path / "weights.safetensors.sig")
     assert [r["name"] for r in statement["predicate"]["resources"]] == ["weights.safetensors"]  # type: ignore[index]
+
+
+def test_model_signing_single_file_signature_named_dot_verifies_with_ours(tmp_path: Path, pki: Pki) -> None:
+    weights = tmp_path / "weights.safetensors"
+    weights.write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    sig = tmp_path / "weights.sig"
+    (model_signing.signing.Config().use_elliptic_key_signer(private_key=pki.key).sign(weights, sig))
+    names = [r["name"] for r in _statement(sig)["predicate"]["resources"]]  # type: ignore[index]
+    assert names == ["."]  # model_signing 1.1.1's divergence from the spec's basename
+    assert verify_model(weights, KeyMethod(pki.public_key), sig).status == "verified"
+    weights.write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00[]")
+    assert verify_model(weights, KeyMethod(pki.public_key), sig).status == "failed"
