@@ -55,7 +55,10 @@ def choose_profile(hint: str | None, head: bytes) -> str:
     """The loader profile: from the container's hint, else from what the content names."""
     if hint in ("torch", "joblib", "numpy"):
         return hint
-    if b"NumpyArrayWrapper" in head or b"joblib.numpy_pickle" in head:
+    # scikit-learn models are as often saved with plain pickle.dump as with joblib.dump; the
+    # loader semantics are the same, so the sklearn profile applies (its allowlist holds
+    # estimator classes only, never callables).
+    if b"NumpyArrayWrapper" in head or b"joblib.numpy_pickle" in head or b"sklearn." in head:
         return "joblib"
     if b"torch._utils" in head or head.startswith(b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."):
         return "torch"
