@@ -203,3 +203,12 @@ def test_hub_target_base_is_the_hub_uri() -> None:
     run = the_run(sarif(sample_report(target="hf://org/model")))
     assert run["originalUriBaseIds"]["TARGET"] == {"uri": "hf://org/model/"}
     assert run["automationDetails"]["id"] == "modelscan/hf-org-model/"
+
+
+def test_file_names_are_percent_encoded_as_uri_references() -> None:
+    report = sample_report()
+    odd = replace(report.findings[0], artifact="dir with space/model#1%.bin!archive/data.pkl")
+    run = the_run(sarif(replace(report, findings=(odd,))))
+    uri = run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert uri == "dir%20with%20space/model%231%25.bin"
+    assert run["results"][0]["properties"]["artifact"] == "dir with space/model#1%.bin!archive/data.pkl"

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from scanner.model import Finding, Report, Severity
 from scanner.policy import Policy, Suppression
@@ -78,6 +79,12 @@ def pascal_name(name: str) -> str:
 def file_of(artifact: str) -> str:
     """The file on disk an artifact lives in: members of containers point at their container."""
     return artifact.split("!", 1)[0]
+
+
+def uri_of(artifact: str) -> str:
+    """The container file of ``artifact`` as a relative URI reference: SARIF locations are URIs,
+    so a space, ``#``, ``?`` or ``%`` in a file name is percent-encoded, never passed raw."""
+    return quote(file_of(artifact), safe="/")
 
 
 def rule_descriptor(info: RuleInfo) -> dict[str, Any]:
@@ -143,7 +150,7 @@ def _result(f: Finding, rule_index: int, policy: Policy, text_files: set[str]) -
     message = f.message
     if f.evidence:
         message += f" Evidence: {f.evidence}"
-    physical: dict[str, Any] = {"artifactLocation": {"uri": file_of(f.artifact), "uriBaseId": "TARGET"}}
+    physical: dict[str, Any] = {"artifactLocation": {"uri": uri_of(f.artifact), "uriBaseId": "TARGET"}}
     if loc.line is not None and f.artifact in text_files:
         physical["region"] = {"startLine": max(1, loc.line)}
     location: dict[str, Any] = {"physicalLocation": physical}
@@ -206,7 +213,7 @@ def report_to_sarif(report: Report, policy: Policy) -> dict[str, Any]:
     notifications: list[dict[str, Any]] = [
         {"level": "error", "message": {"text": e.message},
          **({"locations": [{"physicalLocation": {"artifactLocation": {
-             "uri": file_of(e.artifact), "uriBaseId": "TARGET"}}}]} if e.artifact else {})}
+             "uri": uri_of(e.artifact), "uriBaseId": "TARGET"}}}]} if e.artifact else {})}
         for e in report.errors
     ]
     if len(report.findings) > MAX_RESULTS:
@@ -230,7 +237,7 @@ def report_to_sarif(report: Report, policy: Policy) -> dict[str, Any]:
     for a in report.artifacts:
         if "!" in a.path:
             continue
-        entry: dict[str, Any] = {"location": {"uri": a.path, "uriBaseId": "TARGET"},
+        entry: dict[str, Any] = {"location": {"uri": uri_of(a.path), "uriBaseId": "TARGET"},
                                  "length": max(a.size, -1)}
         if a.sha256:
             entry["hashes"] = {"sha-256": a.sha256}
