@@ -126,9 +126,10 @@ def scan(target: str, fmt: str, output: str | None, fail_on: str | None, policy_
               help="Policy file (YAML); its verdict and digest are recorded in the AI-BOM.")
 @click.option("--rules", "rules_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Extra rules directory (repeatable).")
+@signature_options
 def sbom(target: str | None, fmt: str, spec_version: str, xml: bool, output: str | None,
          check_file: str | None, fail_on: str | None, policy_file: str | None,
-         rules_dirs: tuple[str, ...]) -> None:
+         rules_dirs: tuple[str, ...], signing: SignatureOptions) -> None:
     """Write an AI-BOM of TARGET: every file with its SHA-256, the model card, findings, signature.
 
     The BOM is built from the scan alone and is deterministic (SOURCE_DATE_EPOCH pins its
@@ -148,6 +149,7 @@ def sbom(target: str | None, fmt: str, spec_version: str, xml: bool, output: str
     check_writable(output)
     with handled_errors():
         report = scan_api(target, rules_dirs=rules_dirs, hash_files=True)
+    report, policy = scan_signature(report, policy, target, signing)
     write_bom(report, policy, output, fmt, spec_version, xml)
     sys.exit(EXIT_OK if report.verdict(policy).passed else EXIT_FINDINGS)
 
