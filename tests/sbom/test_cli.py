@@ -96,3 +96,12 @@ def test_sbom_without_target_or_check_is_a_usage_error() -> None:
 def test_spdx_as_xml_is_a_usage_error(model_dir: Path) -> None:
     result = modelscan("sbom", str(model_dir), "--format", "spdx", "--xml")
     assert result.returncode == 2 and "JSON-LD only" in result.stderr
+
+
+def test_sbom_with_required_signature_missing_records_it_as_a_vulnerability(model_dir: Path) -> None:
+    result = modelscan("sbom", str(model_dir), "--require-signature")
+    assert result.returncode == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert [v["id"] for v in doc["vulnerabilities"]] == ["SBOM-SIGNATURE-002"]
+    (model,) = [c for c in doc["components"] if c["type"] == "machine-learning-model"]
+    assert {"name": "internal:modelscan:signature:status", "value": "missing"} in model["properties"]
