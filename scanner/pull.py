@@ -205,7 +205,7 @@ def _download_verify_install(snapshot: HubSnapshot, selection: Selection, policy
 
 def _download(snapshot: HubSnapshot, selection: Selection, options: PullOptions) -> Path:
     """``snapshot_download`` of exactly the selected files at the pinned commit, into the
-    client's cache (so an interrupted pull resumes where it stopped)."""
+    client's cache (a cut connection is resumed by the client; completed files are reused)."""
     from huggingface_hub import snapshot_download
 
     patterns = [_escape_glob(f.path) for f in selection.files]
@@ -214,9 +214,11 @@ def _download(snapshot: HubSnapshot, selection: Selection, options: PullOptions)
                                    endpoint=snapshot.endpoint, token=options.token)
     except Exception as exc:
         why = explain_hub_error(exc, snapshot.ref, snapshot.endpoint)
+        # huggingface_hub resumes a cut connection within one run; across runs it keeps only
+        # completed files (in its cache), so a rerun fetches just the files still missing.
         raise PullError(f"download of {snapshot.ref.repo_id}@{snapshot.commit[:12]} failed: {why}; "
-                        "nothing was written to the destination, and running the same command again "
-                        "resumes the download") from None
+                        "nothing was written to the destination; files already downloaded stay in "
+                        "the hub cache, so running the same command again fetches only the rest") from None
     return Path(str(folder))
 
 

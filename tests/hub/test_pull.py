@@ -236,3 +236,20 @@ def test_the_token_goes_to_the_hub_but_never_to_the_cdn(hub: FakeHub, hub_env: d
     hub_side = [auth for path, auth in hub.authorized if "/resolve/" in path]
     assert cdn and not any(cdn), "the token leaked to the CDN host"
     assert hub_side and all(hub_side)
+
+
+def test_running_the_same_pull_again_fetches_only_the_files_still_missing(
+        hub: FakeHub, hub_env: dict[str, str], tmp_path: Path) -> None:
+    done, cut = small_safetensors(), safetensors_file({"w": ("F32", [600_000])})
+    hub.add_repo("acme/flaky", {"config.json": CONFIG, "a.safetensors": done, "model.safetensors": cut})
+    hub.drop[cut.sha256] = 1000
+    first = modelscan(hub_env, "pull", "acme/flaky", "--dest", str(tmp_path / "out"))
+    assert first.returncode == 2 and "fetches only the rest" in first.stderr
+    hub.drop.clear()
+    hub.reset_counters()
+    second = modelscan(hub_env, "pull", "acme/flaky", "--dest", str(tmp_path / "out"))
+    assert second.returncode == 0, second.stderr
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == cut.read()
+    assert (tmp_path / "out" / "a.safetensors").read_bytes() == done.read()
+    downloads = [p for _, p, rng in hub.requests if p.startswith("/cdn/") and rng is None]
+    assert downloads == [f"/cdn/{cut.sha256}"]  # the completed file came from the cache
