@@ -79,7 +79,8 @@ def binint(n: int) -> bytes:
     return b"J" + struct.pack("<i", n)
 
 
-MARK, STOP, POP, REDUCE, TUPLE, TUPLE1, TUPLE2, TUPLE3 = b"(", b".", b"0", b"R", b"t", b"\x85", b"\x86", b"\x87"
+MARK, STOP, POP, REDUCE, TUPLE = b"(", b".", b"0", b"R", b"t"
+TUPLE1, TUPLE2, TUPLE3 = b"\x85", b"\x86", b"\x87"
 EMPTY_TUPLE, EMPTY_DICT, BUILD, NONE, MEMOIZE, STACK_GLOBAL = b")", b"}", b"b", b"N", b"\x94", b"\x93"
 SETITEM, OBJ, NEWOBJ = b"s", b"o", b"\x81"
 

@@ -56,7 +56,8 @@ def test_state_dict_in_every_dtype_is_clean() -> None:
 
 def test_quantized_state_dict_is_clean() -> None:
     q = torch.quantize_per_tensor(torch.rand(4), 0.1, 10, torch.quint8)
-    qc = torch.quantize_per_channel(torch.rand(2, 3), torch.tensor([0.1, 0.2]), torch.tensor([1, 2]), 0, torch.qint8)
+    qc = torch.quantize_per_channel(torch.rand(2, 3), torch.tensor([0.1, 0.2]), torch.tensor([1, 2]), 0,
+                                    torch.qint8)
     model = torch.ao.nn.quantized.Linear(3, 2)
     _assert_clean(_data_pkl({"q": q, "qc": qc, "linear": model.state_dict()}), "torch")
 
@@ -111,8 +112,9 @@ def test_training_args_bin_is_clean() -> None:
 
 
 def test_numpy_arrays_pickled_are_clean() -> None:
-    values = {"a": np.arange(5), "f": np.float32(3), "s": np.array(["x"]), "rec": np.zeros(2, dtype=[("x", "i4")]),
-              "obj": np.array([1, "two", None], dtype=object), "m": np.ma.masked_array([1, 2], mask=[0, 1])}
+    values = {"a": np.arange(5), "f": np.float32(3), "s": np.array(["x"]),
+              "rec": np.zeros(2, dtype=[("x", "i4")]), "obj": np.array([1, "two", None], dtype=object),
+              "m": np.ma.masked_array([1, 2], mask=[False, True])}
     for protocol in range(2, 6):
         _assert_clean(pickle.dumps(values, protocol=protocol), None)
 
@@ -125,10 +127,12 @@ def test_protocol2_bytes_via_codecs_encode_are_clean() -> None:
 
 @pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
 def test_plain_python_values_are_clean(protocol: int) -> None:
-    values = {"ns": argparse.Namespace(lr=0.1), "path": pathlib.Path("/tmp/x"), "pure": pathlib.PurePosixPath("a"),
-              "dt": datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc), "d": datetime.date(2024, 1, 2),
+    values = {"ns": argparse.Namespace(lr=0.1), "path": pathlib.Path("/tmp/x"),
+              "pure": pathlib.PurePosixPath("a"), "d": datetime.date(2024, 1, 2),
+              "dt": datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc),
               "td": datetime.timedelta(3), "dec": decimal.Decimal("1.5"), "frac": fractions.Fraction(1, 3),
-              "uuid": uuid.UUID(int=7), "od": collections.OrderedDict(a=1), "dd": collections.defaultdict(list),
+              "uuid": uuid.UUID(int=7), "od": collections.OrderedDict(a=1),
+              "dd": collections.defaultdict(list),
               "counter": collections.Counter("ab"), "deque": collections.deque([1]), "set": {1, 2},
               "fs": frozenset([1]), "c": 1j, "range": range(3), "slice": slice(1, 2)}
     assert scan_bytes(pickle.dumps(values, protocol=protocol)).findings == ()

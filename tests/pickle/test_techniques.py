@@ -152,7 +152,8 @@ def test_pkgutil_resolve_name_trampoline(tmp_path: Path) -> None:
 def test_dotted_name_under_harmless_module_reaches_os_system(tmp_path: Path) -> None:
     """fickling GHSA-5j3x: ``STACK_GLOBAL('pathlib', 'os.system')``."""
     marker = tmp_path / "m"
-    data = proto(4) + uni("pathlib") + uni("os.system") + STACK_GLOBAL + uni(touch_command(marker)) + TUPLE1 + REDUCE + STOP
+    data = (proto(4) + uni("pathlib") + uni("os.system") + STACK_GLOBAL + uni(touch_command(marker))
+            + TUPLE1 + REDUCE + STOP)
     assert finding_for(scan_bytes(data), "pathlib.os.system").severity == Severity.CRITICAL
     prove_live(_write(tmp_path, data), marker)
 
@@ -200,7 +201,8 @@ def test_frame_boundary_desync_hides_payload_from_contiguous_readers(tmp_path: P
     after = b"F" * (n - 1) + STOP                   # ... contiguous readers stop here
     payload = POP + call_global("os", "system", string0(touch_command(marker))) + STOP
     data = proto(4) + frame(len(inside)) + inside + after + payload
-    seen = [op.name for op, _arg, pos in pickletools.genops(data) if pos < len(data) - len(payload)]
+    head = len(data) - len(payload)
+    seen = [op.name for op, _arg, pos in pickletools.genops(data) if pos is not None and pos < head]
     assert "GLOBAL" not in seen  # what genops-based scanners see before the first STOP
     analysis = scan_bytes(data)
     assert "PICKLE-FRAME-001" in rules_of(analysis)
@@ -214,7 +216,8 @@ def test_frame_boundary_desync_hides_payload_from_contiguous_readers(tmp_path: P
 
 def test_ctypes_native_call(tmp_path: Path) -> None:
     marker = tmp_path / "m"
-    data = (proto(2) + call_global("operator", "methodcaller", uni("system"), binbytes(touch_command(marker).encode()))
+    command = binbytes(touch_command(marker).encode())
+    data = (proto(2) + call_global("operator", "methodcaller", uni("system"), command)
             + call_global("ctypes", "CDLL", b"N") + TUPLE1 + REDUCE + STOP)
     analysis = scan_bytes(data)
     assert finding_for(analysis, "ctypes.CDLL").severity == Severity.CRITICAL
@@ -226,7 +229,8 @@ def test_urllib_download(tmp_path: Path) -> None:
     marker = tmp_path / "m"
     source = tmp_path / "remote.txt"
     source.write_text("payload")
-    data = proto(2) + call_global("urllib.request", "urlretrieve", uni(source.as_uri()), uni(str(marker))) + STOP
+    data = (proto(2) + call_global("urllib.request", "urlretrieve", uni(source.as_uri()), uni(str(marker)))
+            + STOP)
     assert finding_for(scan_bytes(data), "urllib.request.urlretrieve").severity >= Severity.HIGH
     prove_live(_write(tmp_path, data), marker)
 
@@ -282,7 +286,8 @@ def test_builtins_introspection_chain_subclasses(tmp_path: Path) -> None:
     analysis = scan_bytes(data)
     assert finding_for(analysis, "builtins.print.__class__.__base__.__subclasses__").severity >= Severity.HIGH
     path = _write(tmp_path, data)
-    out = run_python(f"import pickle\nx = pickle.load(open({str(path)!r}, 'rb'))\nprint(type(x).__name__, len(x) > 10)")
+    out = run_python(f"import pickle\nx = pickle.load(open({str(path)!r}, 'rb'))\n"
+                     "print(type(x).__name__, len(x) > 10)")
     assert out.stdout.strip() == "list True"  # the chain really runs and hands out every class
 
 

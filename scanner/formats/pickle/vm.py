@@ -382,12 +382,13 @@ class Machine:
                 else:
                     break
                 done += 1
-                if len(stack) > MAX_STACK:
-                    raise LimitReached(f"stack deeper than {MAX_STACK}")
         except UnicodeDecodeError:
             pass  # _step re-reads this operand and reports it
         r.pos = base + i
         self.count = count + done
+        # One window (1 MiB) pushes at most a million values: checking here bounds the stack.
+        if len(stack) > MAX_STACK:
+            raise LimitReached(f"stack deeper than {MAX_STACK}")
 
     def _build_table(self) -> list[Callable[[], bool | None] | None]:
         t: list[Callable[[], bool | None] | None] = [None] * 256
