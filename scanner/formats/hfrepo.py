@@ -28,6 +28,7 @@ from scanner.model import Facts, FactValue, Finding, Location, Severity
 from scanner.sources.interface import Node, Tree
 
 _MARKERS = ("config.json", "tokenizer_config.json", "model_index.json", "adapter_config.json")
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/"
 _PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 _EXEC_MAGIC = {
     b"\x7fELF": "ELF",
@@ -162,6 +163,17 @@ class _Run:
                         f"An {kind} executable sits in the model folder; nothing a model loader "
                         "needs is native code.",
                         evidence=f"magic {head.hex()}",
+                    )
+                elif head == b"vers" and node.blob.read_at(0, 40).startswith(_LFS_POINTER):
+                    self.add(
+                        "REPO-LFS-001",
+                        Severity.MEDIUM,
+                        path,
+                        "This file is a Git LFS pointer, not the "
+                        "file itself; the real content was never fetched, so it was not scanned.",
+                        evidence=node.blob.read_at(0, 200)
+                        .decode("utf-8", "replace")
+                        .replace("\n", " ")[:200],
                     )
                 elif head.startswith(b"#!") and not path.endswith(".py"):  # .py files get pysource
                     line = node.blob.read_at(0, 120).split(b"\n", 1)[0].decode("utf-8", "replace")

@@ -227,6 +227,17 @@ def _objects(root: object) -> Iterator[tuple[str, Any]]:
             yield pointer, obj
 
 
+def is_keras_config(node: Node, context: Context) -> bool:
+    """Whether a JSON file is a serialized Keras object (top-level ``class_name`` + ``config``)."""
+    if node.blob.size > context.limits.max_text:
+        return False
+    try:
+        doc = json.loads(node.blob.read_at(0, node.blob.size))
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("class_name"), str) and "config" in doc
+
+
 class KerasConfigAnalyzer(Analyzer):
     """``config.json`` inside a ``.keras`` zip (routed here by ``plain`` from the zip's loader hint)."""
 

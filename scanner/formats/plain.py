@@ -14,10 +14,12 @@ class PlainAnalyzer(Analyzer):
     formats = ("text", "json", "image", "empty")
 
     def analyze(self, node: Node, context: Context) -> Analysis:
-        if node.loader_hint == "keras" and node.artifact.path.rsplit("!", 1)[-1] == "config.json":
-            # a .keras zip's config.json is code to Keras (CVE-2025-1550): the Keras analysis owns it
-            from scanner.formats.keras import ANALYZER as KERAS
+        from scanner.formats.keras import ANALYZER as KERAS, is_keras_config
 
+        name = node.artifact.path.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+        # a Keras config.json is code to Keras (CVE-2025-1550), whether the zip container said so
+        # or the JSON itself is a serialized Keras object (keras_hub presets, unzipped .keras)
+        if name == "config.json" and (node.loader_hint == "keras" or is_keras_config(node, context)):
             return KERAS.analyze(node, context)
         return Analysis()
 

@@ -249,3 +249,11 @@ def test_sentence_transformers_custom_module(tmp_path: Path) -> None:
     (root / "1_Custom" / "custom_pool.py").write_text("import socket\nsocket.create_connection(('x', 1))\n")
     pairs = _pairs(scanner.scan(root))
     assert ("REMOTE-CODE-001", Severity.LOW) in pairs and ("REMOTE-CODE-013", Severity.HIGH) in pairs
+
+
+def test_lfs_pointer_instead_of_weights(tmp_path: Path) -> None:
+    root = _repo(tmp_path / "m")
+    (root / "pytorch_model.bin").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 123\n"
+    )
+    assert ("REPO-LFS-001", Severity.MEDIUM) in _pairs(scanner.scan(root))

@@ -217,3 +217,25 @@ def test_damaged_hdf5_fails_closed(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:600])
     report = scanner.scan(path)
     assert report.findings and all(f.severity >= Severity.MEDIUM for f in report.findings)
+
+
+def test_unzipped_keras_hub_preset_config_is_analyzed(tmp_path: Path) -> None:
+    config = _sequential(
+        {"module": "os", "class_name": "function", "config": "system", "registered_name": "function"}
+    )
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert ("KERAS-MODULE-001", Severity.CRITICAL) in _pairs(scanner.scan(tmp_path))
+
+
+def test_keras_zip_without_weights_is_still_analyzed(tmp_path: Path) -> None:
+    # Keras deserializes config.json before it looks for weights: a zip without them still runs code
+    path = tmp_path / "model.keras"
+    layer = {"module": "os", "class_name": "function", "config": "system", "registered_name": "function"}
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", json.dumps(_sequential(layer)))
+    assert ("KERAS-MODULE-001", Severity.CRITICAL) in _pairs(scanner.scan(path))
+
+
+def test_transformers_config_json_is_not_mistaken_for_keras(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertModel"], "model_type": "bert"}))
+    assert scanner.scan(tmp_path).findings == ()
