@@ -14,7 +14,8 @@ class PlainAnalyzer(Analyzer):
     formats = ("text", "json", "image", "empty")
 
     def analyze(self, node: Node, context: Context) -> Analysis:
-        from scanner.formats.keras import ANALYZER as KERAS, is_keras_config
+        from scanner.formats.keras import ANALYZER as KERAS
+        from scanner.formats.keras import is_keras_config
 
         name = node.artifact.path.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
         # a Keras config.json is code to Keras (CVE-2025-1550), whether the zip container said so
