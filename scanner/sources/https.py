@@ -219,24 +219,45 @@ class HttpsSource(Source):
         return target.startswith(("https://", "http://"))
 
     def resolve(self, target: str) -> Tree:
-        from huggingface_hub import get_session
-
-        try:
-            response = get_session().head(target, timeout=request_timeout(), follow_redirects=True)
-        except Exception as exc:
-            raise SourceError(f"cannot reach {_short(target)}: {describe_http_error(exc)}") from None
-        if response.status_code in (401, 403):
-            raise SourceError(f"{_short(target)}: access refused (HTTP {response.status_code})")
-        if response.status_code == 404:
-            raise SourceError(f"{_short(target)}: not found (HTTP 404)")
-        if response.status_code >= 400:
-            raise SourceError(f"{_short(target)}: HTTP {response.status_code}")
-        length = response.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            raise SourceError(f"{_short(target)}: the server does not state the file's size, "
-                              "so it cannot be read with range requests")
-        name = urlsplit(str(response.url)).path.rsplit("/", 1)[-1] or "download"
+        size, final_url = _probe_size(target)
+        name = urlsplit(final_url).path.rsplit("/", 1)[-1] or "download"
         counter = ReadCounter()
-        blob = RangeBlob(target, int(length), counter, {})
-        node = Node(Artifact(path=unquote(name), size=int(length)), blob)
+        blob = RangeBlob(target, size, counter, {})
+        node = Node(Artifact(path=unquote(name), size=size), blob)
         return Tree(target, target, (node,), counter=counter)
+
+
+def _probe_size(url: str) -> tuple[int, str]:
+    """The file's size and final URL: from HEAD, or from a one-byte ranged GET for servers
+    (signed object-store URLs) that refuse HEAD."""
+    from huggingface_hub import get_session
+
+    session = get_session()
+    try:
+        response = with_retries(lambda: session.head(url, timeout=request_timeout(), follow_redirects=True))
+        length = response.headers.get("Content-Length")
+        if response.status_code < 400 and length is not None and length.isdigit():
+            return int(length), str(response.url)
+        if response.status_code in (401, 404, 410):
+            raise SourceError(_refused(url, response.status_code))
+        with session.stream("GET", url, headers={"Range": "bytes=0-0"}, timeout=request_timeout(),
+                            follow_redirects=True) as ranged:
+            total = ranged.headers.get("Content-Range", "").rpartition("/")[2]
+            if ranged.status_code == 206 and total.isdigit():
+                return int(total), str(ranged.url)
+            if ranged.status_code >= 400:
+                raise SourceError(_refused(url, ranged.status_code))
+    except SourceError:
+        raise
+    except Exception as exc:
+        raise SourceError(f"cannot reach {_short(url)}: {describe_http_error(exc)}") from None
+    raise SourceError(f"{_short(url)}: the server states no size and does not answer range requests, "
+                      "so the file cannot be read in place")
+
+
+def _refused(url: str, status: int) -> str:
+    if status in (401, 403):
+        return f"{_short(url)}: access refused (HTTP {status})"
+    if status in (404, 410):
+        return f"{_short(url)}: not found (HTTP {status})"
+    return f"{_short(url)}: HTTP {status}"

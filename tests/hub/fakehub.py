@@ -180,6 +180,8 @@ class FakeHub:
         """LFS sha256 -> the bytes actually served for it (same size: the client won't notice)."""
         self.drop: dict[str, int] = {}
         """LFS sha256 or file path -> how many more downloads to cut off halfway."""
+        self.refuse_head = False
+        """Answer HEAD on blob URLs with 405, as signed object-store URLs often do."""
         self.stall_info = 0
         """How many more model-info requests to hold for ``stall_seconds`` before answering."""
         self.stall_seconds = 2.0
@@ -380,6 +382,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._ranged(content, {**common, "ETag": f'"{content.git_sha1}"'}, head, drop_key=path)
 
     def _cdn(self, sha256: str, head: bool) -> None:
+        if head and self.hub.refuse_head:
+            return self._send(405, b"", {}, head=True)
         content = self.hub.tamper.get(sha256)
         if content is None:
             for repo in self.hub.repos.values():

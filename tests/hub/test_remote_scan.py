@@ -166,3 +166,20 @@ def test_a_hub_that_never_answers_exits_2_saying_it_timed_out(hub: FakeHub, hub_
     assert r.returncode == 2
     assert "did not answer" in r.stderr and "MODELSCAN_HUB_TIMEOUT" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_url_whose_server_refuses_head_is_sized_with_a_range_request(hub: FakeHub,
+                                                                     hub_env: dict[str, str]) -> None:
+    weights = safetensors_file({"w": ("F32", [1024])})
+    hub.add_repo("acme/url", {"model.safetensors": weights})
+    hub.refuse_head = True
+    r = modelscan(hub_env, "scan", f"{hub.url}/cdn/{weights.sha256}", "-f", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["summary"]["bytes_total"] == weights.size
+    assert ("GET", f"/cdn/{weights.sha256}", "bytes=0-0") in hub.requests
+
+
+def test_missing_url_exits_2_saying_not_found(hub: FakeHub, hub_env: dict[str, str]) -> None:
+    r = modelscan(hub_env, "scan", f"{hub.url}/cdn/{'0' * 64}")
+    assert r.returncode == 2
+    assert "not found (HTTP 404)" in r.stderr and "Traceback" not in r.stderr
