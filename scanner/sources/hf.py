@@ -123,7 +123,10 @@ def explain_hub_error(exc: BaseException, ref: HubRef, endpoint: str) -> str:
 
 def fetch_snapshot(ref: HubRef, token: str | bool | None = None) -> HubSnapshot:
     """Resolve ``ref`` to a commit and list its files (one ``model_info`` request)."""
-    from huggingface_hub import HfApi
+    try:
+        from huggingface_hub import HfApi
+    except ImportError:
+        raise HubAccessError("hub targets need huggingface_hub: pip install 'model-scanner[hub]'") from None
 
     endpoint = hub_endpoint()
     api = HfApi(endpoint=endpoint, token=token)
