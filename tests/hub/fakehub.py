@@ -177,7 +177,7 @@ class FakeHub:
     def __init__(self) -> None:
         self.repos: dict[str, FakeRepo] = {}
         self.tamper: dict[str, Content] = {}
-        """LFS sha256 -> the bytes actually served for it (same size: the client won't notice)."""
+        """LFS sha256 (or git blob id of a small file) -> the bytes actually served for it."""
         self.drop: dict[str, int] = {}
         """LFS sha256 or file path -> how many more downloads to cut off halfway."""
         self.refuse_head = False
@@ -379,7 +379,8 @@ class _Handler(BaseHTTPRequestHandler):
                        "X-Linked-Etag": f'"{content.sha256}"', "X-Linked-Size": str(content.size)}
             self._send(302, b"", headers, head)
             return
-        self._ranged(content, {**common, "ETag": f'"{content.git_sha1}"'}, head, drop_key=path)
+        served = self.hub.tamper.get(content.git_sha1, content)
+        self._ranged(served, {**common, "ETag": f'"{content.git_sha1}"'}, head, drop_key=path)
 
     def _cdn(self, sha256: str, head: bool) -> None:
         if head and self.hub.refuse_head:

@@ -253,3 +253,17 @@ def test_running_the_same_pull_again_fetches_only_the_files_still_missing(
     assert (tmp_path / "out" / "a.safetensors").read_bytes() == done.read()
     downloads = [p for _, p, rng in hub.requests if p.startswith("/cdn/") and rng is None]
     assert downloads == [f"/cdn/{cut.sha256}"]  # the completed file came from the cache
+
+
+def test_small_file_altered_in_transit_is_refused_by_its_git_blob_id(
+        hub: FakeHub, hub_env: dict[str, str], tmp_path: Path) -> None:
+    repo = hub.add_repo("acme/tiny", _benign_files())
+    config = repo.commits[repo.refs["main"]]["config.json"]
+    altered = config.read().replace(b'"bert"', b'"BERT"')  # same size, other bytes
+    assert len(altered) == config.size
+    hub.tamper[config.git_sha1] = Content(altered)
+    r = modelscan(hub_env, "pull", "acme/tiny", "--dest", str(tmp_path / "out"))
+    assert r.returncode == 1, r.stderr
+    assert any(line.startswith("  config.json: HUB-DIGEST-001") and "git blob id" in line
+               for line in r.stderr.splitlines()), r.stderr
+    _nothing_left(tmp_path, "out")
