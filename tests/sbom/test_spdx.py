@@ -10,7 +10,7 @@ import pytest
 
 from sbom import render_sbom
 from sbom.spdx import AI_REQUIRED, ai_profile_gaps
-from tests.sbom.bomcheck import assert_valid_spdx, full_spdx_schema_errors, spdx_schema_errors
+from tests.sbom.bomcheck import SPDX_SCHEMA, assert_valid_spdx, full_spdx_schema_errors, spdx_schema_errors
 from tests.sbom.reports import REV, bare_local_report, failed_signature, hub_report, verified_signature
 
 MAKERS = {
@@ -139,3 +139,29 @@ def test_node_by_node_validation_agrees_with_full_schema() -> None:
     (model,) = nodes(doc, "ai_AIPackage")
     model["ai_autonomyType"] = "sometimes"
     assert spdx_schema_errors(doc) and full_spdx_schema_errors(doc)
+
+
+def shacl_conforms(doc: dict[str, Any]) -> tuple[bool, str]:
+    """SHACL validation with the 3.0.1 model shapes, offline (the context is inlined)."""
+    pyshacl = pytest.importorskip("pyshacl", reason="pip install pyshacl (dev extra) for SHACL checks")
+    import rdflib
+
+    folder = SPDX_SCHEMA.parent
+    if not (folder / "spdx-model.ttl").is_file():
+        pytest.skip(f"SPDX 3.0.1 SHACL model not found in {folder}")
+    shapes = rdflib.Graph().parse(folder / "spdx-model.ttl", format="turtle")
+    inline = {**doc, "@context": json.loads((folder / "spdx-context.jsonld").read_text())["@context"]}
+    data = rdflib.Graph().parse(data=json.dumps(inline), format="json-ld")
+    conforms, _, text = pyshacl.validate(data, shacl_graph=shapes, ont_graph=shapes, inference="none")
+    return bool(conforms), str(text)
+
+
+def test_spdx_document_conforms_to_the_shacl_shapes() -> None:
+    # SHACL checks what the JSON schema cannot: VEX needs an action statement and an Agent
+    # supplier, a dataset at least one type, relationship ends of the right classes.
+    doc = spdx_doc("bad-signature")
+    conforms, text = shacl_conforms(doc)
+    assert conforms, text[:2000]
+    for node in nodes(doc, "dataset_DatasetPackage"):
+        del node["dataset_datasetType"]
+    assert not shacl_conforms(doc)[0]  # negative control
