@@ -23,6 +23,7 @@ from scanner.engine import Progress
 from scanner.model import Report
 from scanner.policy import Policy, PolicyError, parse_fail_on
 from scanner.report import RENDERER_MODULES, Renderer, renderer_for
+from scanner.report.sarif import SarifRenderer
 from scanner.report.text import TextRenderer
 from scanner.rules import RulesError, load_rules
 from scanner.sources import SourceError
@@ -106,7 +107,7 @@ def scan(target: str, fmt: str, output: str | None, fail_on: str | None, policy_
     report, policy = scan_signature(report, policy, target, signing)
     if sbom_file:
         write_bom(report, policy, sbom_file, "cyclonedx", "1.6", xml=False)
-    sys.exit(emit(report, policy, fmt, output))
+    sys.exit(emit(report, policy, fmt, output, rules_dirs))
 
 
 @main.command()
@@ -246,9 +247,12 @@ def check_writable(output: str | None) -> None:
         raise UsageFailure(f"cannot write {output}: permission denied")
 
 
-def renderer_to(fmt: str, output: str | None) -> Renderer:
-    """The renderer for ``fmt``; text gets colour only on a terminal and without ``NO_COLOR``."""
+def renderer_to(fmt: str, output: str | None, rules_dirs: tuple[str, ...] = ()) -> Renderer:
+    """The renderer for ``fmt``; text gets colour only on a terminal and without ``NO_COLOR``;
+    SARIF describes the rules of ``--rules`` directories too."""
     renderer = renderer_for(fmt)
+    if isinstance(renderer, SarifRenderer) and rules_dirs:
+        return renderer.with_rules(rules_dirs)
     if isinstance(renderer, TextRenderer):
         to_terminal = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         width = shutil.get_terminal_size((100, 24)).columns if to_terminal else 100
@@ -256,9 +260,10 @@ def renderer_to(fmt: str, output: str | None) -> Renderer:
     return renderer
 
 
-def emit(report: Report, policy: Policy, fmt: str, output: str | None) -> int:
+def emit(report: Report, policy: Policy, fmt: str, output: str | None,
+         rules_dirs: tuple[str, ...] = ()) -> int:
     """Render ``report``, write it, and return the exit code its verdict calls for."""
-    text = renderer_to(fmt, output).render(report, policy)
+    text = renderer_to(fmt, output, rules_dirs).render(report, policy)
     if output:
         try:
             Path(output).write_text(text, encoding="utf-8")
