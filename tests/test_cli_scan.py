@@ -138,3 +138,16 @@ def test_json_format_with_hash_records_sha256(tmp_path: Path) -> None:
 
 def test_unknown_format_option_is_a_usage_error(tmp_path: Path) -> None:
     assert_clear_error(run_cli("scan", str(clean_folder(tmp_path)), "--format", "xml"), "Invalid value")
+
+
+def test_sarif_describes_rules_from_an_extra_rules_directory(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "acme.yaml").write_text(
+        "kind: catalog\nentries:\n  - {id: ACME-GADGET-001, name: acme-gadget, severity: high,"
+        " summary: Our in-house gadget., help: Ask the ML platform team.}\n")
+    out = tmp_path / "r.sarif"
+    run_cli("scan", str(unknown_blob_folder(tmp_path)), "-f", "sarif", "-o", str(out), "--rules", str(rules))
+    descriptors = {r["id"]: r for r in json.loads(out.read_text())["runs"][0]["tool"]["driver"]["rules"]}
+    assert descriptors["ACME-GADGET-001"]["help"]["text"] == "Ask the ML platform team."
+    assert descriptors["ACME-GADGET-001"]["properties"]["security-severity"] == "8.0"

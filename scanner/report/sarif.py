@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,8 +200,9 @@ def _automation_id(report: Report) -> str:
     return f"modelscan/{slug}/"
 
 
-def report_to_sarif(report: Report, policy: Policy) -> dict[str, Any]:
-    catalog = dict(load_rules().catalog)
+def report_to_sarif(report: Report, policy: Policy, rules_dirs: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """The SARIF log of ``report``; ``rules_dirs`` (the scan's ``--rules``) adds their catalog entries."""
+    catalog = dict(load_rules(rules_dirs).catalog)
     for f in report.findings:
         if f.rule_id not in catalog:
             catalog[f.rule_id] = _unknown_rule(f.rule_id, f.severity)
@@ -269,9 +271,17 @@ def report_to_sarif(report: Report, policy: Policy) -> dict[str, Any]:
 class SarifRenderer(Renderer):
     name = "sarif"
 
+    def __init__(self, rules_dirs: Sequence[str | Path] = ()) -> None:
+        self.rules_dirs = tuple(rules_dirs)
+
+    def with_rules(self, rules_dirs: Sequence[str | Path]) -> SarifRenderer:
+        """A renderer whose rule descriptors include the catalogs of ``rules_dirs``."""
+        return SarifRenderer(rules_dirs)
+
     def render(self, report: Report, policy: Policy) -> str:
         # Compact: the C encoder (indent forces the pure-Python one) and a smaller upload.
-        return json.dumps(report_to_sarif(report, policy), separators=(",", ":")) + "\n"
+        doc = report_to_sarif(report, policy, self.rules_dirs)
+        return json.dumps(doc, separators=(",", ":")) + "\n"
 
 
 RENDERER = SarifRenderer()
