@@ -29,10 +29,9 @@ from signatures.trust import TrustRoot
 _CURVE_HASH: dict[str, type[hashes.HashAlgorithm]] = {
     "secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512,
 }
-#: Words in sigstore's failures that mean "the root does not know this log, CA or time
-#: source": a stale or wrong trust root, which is not evidence of tampering.
-_UNKNOWN_SOURCE_HINTS = ("verified time", "no matching", "unknown", "failed to build chain",
-                         "not found in trusted root", "log key", "checkpoint", "chain")
+#: sigstore's failure when no trusted time source (a SET-bound log time or a TSA token it
+#: knows) vouches for the signature: typically a TSA newer than the trusted root.
+_NO_TIME_SOURCE = ("not enough sources of verified time", "no Timestamp Authorities have been provided")
 
 
 class UnknownSourceError(CryptoError):
@@ -152,15 +151,23 @@ def verify_keyless(bundle: ParsedBundle, trust: TrustRoot, policy: IdentityPolic
         parsed = Bundle.from_json(bundle.raw)
     except Exception as exc:  # InvalidBundle, pydantic and JSON errors all mean a bad bundle
         raise CryptoError(f"not a valid Sigstore bundle: {exc}") from None
+    # A log the root does not list is the usual face of a stale root (Rekor v2 shards rotate):
+    # say so instead of calling it tampering. It is still not verified.
+    log_id = parsed.log_entry._inner.log_id.key_id
+    known_logs = {t.log_id.key_id for t in trust.root._inner.tlogs}
+    if log_id not in known_logs:
+        raise UnknownSourceError(f"unknown log or time source: transparency log {log_id.hex()[:16]}… "
+                                 "is not in this trusted root; if the root is stale, "
+                                 "run `modelscan trust update`")
     try:
         ptype, payload = Verifier(trusted_root=trust.root).verify_dsse(parsed, policy)
     except SigstoreError as exc:
         text = str(exc)
-        if policy.check(parsed.signing_certificate) is not None:
-            raise CryptoError(text) from None
-        if any(h in text.lower() for h in _UNKNOWN_SOURCE_HINTS):
+        if policy.check(parsed.signing_certificate) is None and any(m in text for m in _NO_TIME_SOURCE):
             raise UnknownSourceError(f"unknown log or time source for this trusted root ({text}); "
                                      "if the root is stale, run `modelscan trust update`") from None
+        if "certificate chain" in text:
+            text = f"the signing certificate was not issued by a Fulcio CA of the trusted root ({text})"
         raise CryptoError(text) from None
     if ptype != INTOTO_PAYLOAD_TYPE or payload != bundle.payload:
         raise CryptoError("the verified DSSE payload is not the statement in the bundle")

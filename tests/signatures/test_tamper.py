@@ -247,3 +247,53 @@ def test_nested_git_folder_is_not_ignored(model: Path, pki: Pki) -> None:
     (model / "tokenizer" / ".git" / "hook.py").write_text("import os")
     result = verify_model(model, KeyMethod(pki.public_key))
     assert statuses(result)["tokenizer/.git/hook.py"] == "unsigned"
+
+
+def test_keyless_certificate_from_another_ca_fails_as_untrusted_not_stale(copy_vector: Callable[[str], Path],
+                                                                          tmp_path: Path) -> None:
+    # A look-alike "Fulcio" certificate (same SAN) from the attacker's own CA, in a bundle whose
+    # log entry and timestamps are genuine: this is forgery, not a stale root.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.signatures.pki import issue
+
+    model = copy_vector("v1.1.0-sigstore")
+    doc = json.loads((model / "model.sig").read_bytes())
+    ca_key = ec.generate_private_key(ec.SECP384R1())
+    since = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)  # valid when the real one was signed
+    ca = issue("sigstore-intermediate", ca_key, None, ca_key, ca=True, not_before=since)
+    leaf = issue("sigstore", ec.generate_private_key(ec.SECP256R1()), ca, ca_key, ca=False,
+                 email="stefanb@us.ibm.com", not_before=since)
+    doc["verificationMaterial"]["certificate"]["rawBytes"] = base64.b64encode(
+        leaf.public_bytes(serialization.Encoding.DER)).decode()
+    (model / "model.sig").write_text(json.dumps(doc))
+    assert isinstance(leaf, x509.Certificate)
+    result = verify_model(model, KeylessMethod(IBM))
+    assert result.status == "failed"
+    assert "not issued by a Fulcio CA" in result.reason
+    assert "candidates exhausted" in result.reason  # no chain to a trusted CA, not a date problem
+
+
+def test_stale_root_without_the_bundles_timestamp_authority_is_unknown_source(sigdata: Path,
+                                                                               tmp_path: Path) -> None:
+    # Rekor v2 entries carry no log time: only a TSA vouches for the time. A root that predates
+    # that TSA must say "unknown time source", not "tampered".
+    from signatures.bundle import parse_bundle
+    from signatures.crypto import UnknownSourceError, verify_keyless
+    from signatures.trust import load_trust_root
+
+    root = json.loads((sigdata / "trust/staging.trusted_root.json").read_bytes())
+    assert root["timestampAuthorities"]
+    root["timestampAuthorities"] = []
+    stale = tmp_path / "stale.json"
+    stale.write_text(json.dumps(root))
+    raw = (sigdata / "sigstore-python/a.dsse.staging-rekor-v2.txt.sigstore.json").read_bytes()
+    san = ("https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/"
+           "extremely-dangerous-oidc-beacon.yml@refs/heads/main")
+    policy = Identity(san, "https://token.actions.githubusercontent.com")
+    bundle = parse_bundle(raw)
+    assert verify_keyless(bundle, load_trust_root(sigdata / "trust/staging.trusted_root.json"), policy)
+    with pytest.raises(UnknownSourceError, match="unknown log or time source"):
+        verify_keyless(bundle, load_trust_root(stale), policy)
