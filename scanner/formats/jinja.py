@@ -119,8 +119,11 @@ class _Walker:
     ):
         self.r = rules
         self.add = add
+        self.macros: set[str] = set()
 
     def walk(self, tree: nodes.Template) -> None:
+        # macros the template defines itself are callable like globals (Command-R's tool templates)
+        self.macros = {m.name for m in _descendants(tree) if isinstance(m, nodes.Macro)}
         for node in _descendants(tree):
             self.visit(node)
 
@@ -267,7 +270,8 @@ class _Walker:
     def call(self, node: nodes.Call, line: int | None) -> None:
         callee = node.node
         if isinstance(callee, nodes.Name):
-            if callee.name not in self.r.globals and callee.name not in self.r.gadget_roots:
+            known = callee.name in self.r.globals or callee.name in self.macros
+            if not known and callee.name not in self.r.gadget_roots:
                 self.add(
                     "TEMPLATE-UNLISTED-001",
                     Severity.MEDIUM,

@@ -93,7 +93,48 @@ QWEN25 = """{%- if tools %}
 {%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}
 """
 
+COMMAND_R_TOOLS = """{%- macro json_to_python_type(json_spec) %}
+{%- set basic_type_map = {"string": "str", "number": "float", "integer": "int", "boolean": "bool"} %}
+{%- if json_spec.type in basic_type_map %}{{- basic_type_map[json_spec.type] }}
+{%- elif json_spec.type == "array" %}{{- "List[" + json_to_python_type(json_spec.items) + "]" }}
+{%- elif json_spec.type == "object" %}{{- "Dict[str, " + json_to_python_type(json_spec.additionalProperties) + ']' }}
+{%- elif json_spec.type is iterable %}{{- "Union[" }}{%- for t in json_spec.type %}{{- json_to_python_type({"type": t}) }}{%- if not loop.last %}{{- "," }}{%- endif %}{%- endfor %}{{- "]" }}
+{%- else %}{{- "Any" }}{%- endif %}
+{%- endmacro %}
+{{ bos_token }}{%- for tool in tools %}
+def {{ tool.name }}({%- for param_name, param_fields in tool.parameter_definitions.items() %}{{ param_name }}: {{ json_to_python_type(param_fields) }}{%- if not loop.last %}, {% endif %}{%- endfor %}) -> List[Dict]:
+    \"\"\"{{ tool.description }}\"\"\"
+{%- endfor %}
+{%- for message in messages %}{{ '<|START_OF_TURN_TOKEN|><|' + message['role'] | upper + '_TOKEN|>' + message['content'] | trim + '<|END_OF_TURN_TOKEN|>' }}{%- endfor %}
+"""
+
+GEMMA = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+    "{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}{% endif %}"
+    "{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}"
+)
+
+DEEPSEEK_R1 = """{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}
+{% set ns = namespace(is_first=false, is_tool=false, is_output_first=true, system_prompt='') %}
+{%- for message in messages %}{%- if message['role'] == 'system' %}{% set ns.system_prompt = message['content'] %}{%- endif %}{%- endfor %}
+{{bos_token}}{{ns.system_prompt}}
+{%- for message in messages %}
+{%- if message['role'] == 'user' %}{%- set ns.is_tool = false -%}{{'<｜User｜>' + message['content']}}{%- endif %}
+{%- if message['role'] == 'assistant' and message['content'] is none %}{%- set ns.is_tool = false -%}
+{%- for tool in message['tool_calls']%}{{'<｜tool▁call▁begin｜>' + tool['type'] + '<｜tool▁sep｜>' + tool['function']['name'] + '\n' + '```json' + '\n' + tool['function']['arguments'] + '\n' + '```' + '<｜tool▁call▁end｜>'}}{%- endfor %}
+{%- endif %}
+{%- if message['role'] == 'assistant' and message['content'] is not none %}{% set content = message['content'] %}
+{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}{%- endif %}
+{%- endfor -%}
+{% if add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜><think>\n'}}{% endif %}"""
+
 BENIGN = {
+    "command_r_tools": COMMAND_R_TOOLS,
+    "gemma": GEMMA,
+    "deepseek_r1": DEEPSEEK_R1,
     "llama3": LLAMA3,
     "llama31_tools": LLAMA31_TOOLS,
     "chatml": CHATML,

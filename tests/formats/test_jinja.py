@@ -114,3 +114,8 @@ def test_unparseable_template_fails_closed() -> None:
 def test_deeply_nested_template_does_not_crash() -> None:
     found = _scan("{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}")
     assert found and all(rule == "TEMPLATE-PARSE-001" for rule, _ in found)
+
+
+def test_call_to_undefined_function_is_medium_but_own_macros_are_fine() -> None:
+    assert _scan("{{ fetch('x') }}") == [("TEMPLATE-UNLISTED-001", Severity.MEDIUM)]
+    assert _scan("{% macro fetch(x) %}{{ x }}{% endmacro %}{{ fetch('x') }}") == []
