@@ -121,3 +121,17 @@ def test_example_reports_validate_end_to_end(examples: Path, tmp_path: Path) -> 
     report = json.loads(json_file.read_text())
     jsonschema.Draft202012Validator(schema).validate(report)
     assert [f["callable"] for f in report["findings"]] == ["posix.system"]
+
+
+def test_example_sarif_validates_against_the_official_schema(examples: Path, tmp_path: Path,
+                                                             shared_dir: Path) -> None:
+    import json
+
+    import jsonschema
+
+    schema_file = shared_dir / "testdata" / "schemas" / "sarif-schema-2.1.0.json"
+    if not schema_file.is_file():
+        pytest.skip(f"SARIF schema not found at {schema_file}")
+    out = tmp_path / "r.sarif"
+    assert run_cli("scan", str(examples), "-f", "sarif", "-o", str(out)).returncode == 1
+    jsonschema.Draft4Validator(json.loads(schema_file.read_text())).validate(json.loads(out.read_text()))
