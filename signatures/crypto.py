@@ -13,6 +13,7 @@ import datetime as _dt
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -175,9 +176,16 @@ def verify_keyless(bundle: ParsedBundle, trust: TrustRoot, policy: IdentityPolic
     sans = subject_alternative_names(cert)
     entry = parsed.log_entry._inner
     when = (_dt.datetime.fromtimestamp(int(entry.integrated_time), _dt.timezone.utc).isoformat()
-            if entry.integrated_time else None)
+            if entry.integrated_time else _tsa_time(parsed))
     return SignerFacts(signer=sans[0] if sans else None, issuer=oidc_issuer(cert),
                        log_index=int(entry.log_index), signed_at=when)
+
+
+def _tsa_time(bundle: Any) -> str | None:
+    """The earliest RFC 3161 time (Rekor v2 entries carry none); sigstore verified the tokens."""
+    data = bundle.verification_material.timestamp_verification_data
+    times = [ts.tst_info.gen_time for ts in (data.rfc3161_timestamps if data is not None else [])]
+    return min(times).isoformat() if times else None
 
 
 def _can_sign(cert: x509.Certificate) -> bool:
