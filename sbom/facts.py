@@ -10,7 +10,8 @@ from the tree analyzer). The BOM consumes these keys, wherever they appear:
   repo-level total exists)
 * ``dtypes`` / ``weight_dtypes`` (list of str, or dtype -> count), ``quantization`` (str),
   ``context_length`` (int)
-* ``chat_template_sha256`` (str)
+* ``chat_template_sha256`` (str), or GGUF ``chat_templates`` (key -> {sha256} or text)
+* GGUF: ``quantization`` as type -> tensor count, ``base_model.0.name``, ``name``, ``license``
 * ``license`` (str or list of SPDX ids / names), ``license_name`` (for ``other``)
 * ``base_model`` (str or list), ``datasets`` (str or list)
 * ``model_name`` / ``name`` (a local folder's name), ``author`` (supplier of a local model)
@@ -20,6 +21,7 @@ Values of an unexpected type are ignored, never guessed at. Nothing here reads a
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -83,11 +85,11 @@ def model_facts(report: Report) -> ModelFacts:
         dtypes=tuple(
             sorted(set(_all_texts(report.facts, "dtypes")) | set(_all_texts(report.facts, "weight_dtypes")))
         ),
-        quantization=_text(merged.get("quantization")),
+        quantization=_text(merged.get("quantization")) or _quantization_types(merged.get("quantization")),
         context_length=_int(merged.get("context_length")),
-        chat_template_sha256=_text(merged.get("chat_template_sha256")),
+        chat_template_sha256=_text(merged.get("chat_template_sha256")) or _gguf_template_sha256(merged),
         licenses=_licenses(merged),
-        base_models=_texts(merged.get("base_model")),
+        base_models=_texts(merged.get("base_model")) or _texts(merged.get("base_model.0.name")),
         datasets=_texts(merged.get("datasets")),
         author=_text(merged.get("author")) or group,
     )
@@ -140,6 +142,25 @@ def _parameter_count(report: Report) -> int | None:
         if fmt in per_format:
             return per_format[fmt]
     return max(per_format.values(), default=None)
+
+
+def _quantization_types(value: FactValue) -> str | None:
+    """GGUF gives tensor counts per quantization type: name the types (``Q4_K,Q6_K``)."""
+    if isinstance(value, dict) and value:
+        return ",".join(sorted(k for k in value if k.strip()))
+    return None
+
+
+def _gguf_template_sha256(merged: Mapping[str, FactValue]) -> str | None:
+    """Digest of a GGUF's default chat template: the analyzer's own ``sha256`` of it, or the
+    digest of its text (as ``scanner.formats.jinja.template_sha256`` computes it)."""
+    templates = merged.get("chat_templates")
+    entry = templates.get("tokenizer.chat_template") if isinstance(templates, dict) else None
+    if isinstance(entry, dict):  # the analyzer's summary of the template: {"sha256": ..., ...}
+        return _text(entry.get("sha256"))
+    if isinstance(entry, str):
+        return hashlib.sha256(entry.encode("utf-8", "surrogatepass")).hexdigest()
+    return None
 
 
 def _licenses(merged: Mapping[str, FactValue]) -> tuple[str, ...]:
