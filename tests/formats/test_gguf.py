@@ -105,3 +105,16 @@ def test_trailing_bytes_after_tensors(tmp_path: Path) -> None:
 def test_unsupported_version_is_not_clean(tmp_path: Path) -> None:
     (tmp_path / "m.gguf").write_bytes(b"GGUF" + struct.pack("<IQQ", 99, 0, 0))
     assert _rules(scanner.scan(tmp_path / "m.gguf")) == {"GGUF-HEADER-001"}
+
+
+def test_parsing_is_the_same_across_read_window_boundaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scanner.formats import gguf as analyzer
+
+    path = _write(tmp_path / "m.gguf")
+    wide = scanner.scan(path)
+    monkeypatch.setattr(analyzer._Cursor, "CHUNK", 7)  # every string and count straddles a window
+    narrow = scanner.scan(path)
+    assert narrow.findings == wide.findings == ()
+    assert narrow.facts == wide.facts
