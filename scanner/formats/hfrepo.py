@@ -19,12 +19,12 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from scanner.formats import pysource
 from scanner.formats.interface import Analysis, Context, TreeAnalyzer
 from scanner.formats.jinja import analyze_template, template_sha256
-from scanner.model import Facts, FactValue, Finding, Location, Severity
+from scanner.formats.modelcard import card_facts
+from scanner.formats.shards import check_index, weights_facts
+from scanner.model import FactValue, Finding, Location, Severity
 from scanner.sources.interface import Node, Tree
 
 _MARKERS = ("config.json", "tokenizer_config.json", "model_index.json", "adapter_config.json")
@@ -61,7 +61,6 @@ _KNOWN_LIBRARIES = (
     "torch",
     "timm",
 )
-_CARD_FACTS = ("license", "base_model", "datasets", "pipeline_tag", "library_name", "language")
 
 
 class HFRepoAnalyzer(TreeAnalyzer):
@@ -253,7 +252,7 @@ class _Run:
                     facts.setdefault("chat_template_sha256", template_sha256(text))
         self.weights_facts(folder, facts)
         if join("README.md") in self.nodes:
-            facts.update(self.model_card(join("README.md")))
+            facts.update(card_facts(self.text(join("README.md")) or ""))
         remote = sorted(p for p in self.remote if posixpath.dirname(p) == folder)
         if remote:
             facts["remote_code"] = list(remote)
@@ -401,151 +400,30 @@ class _Run:
             facts.setdefault("chat_template_sha256", template_sha256(source))
 
     def weights_facts(self, folder: str, facts: dict[str, FactValue]) -> None:
-        shards = [
+        files = [
             p for p in self.nodes if posixpath.dirname(p) == folder and self.formats.get(p) == "safetensors"
         ]
         index = next(
             (
                 p
                 for p in sorted(self.nodes)
-                if posixpath.dirname(p) == folder and p.endswith("model.safetensors.index.json")
+                if posixpath.dirname(p) == folder and p.endswith(".safetensors.index.json")
             ),
             None,
         )
-        if index:
-            doc = self.json(index)
-            mapped = doc.get("weight_map") if isinstance(doc, dict) else None
-            if isinstance(mapped, dict):
-                shards = sorted({posixpath.join(folder, str(s)) for s in mapped.values()} & set(shards))
-        params = 0
-        dtypes: set[str] = set()
-        for shard in shards:
-            f = self.context.facts.get(shard, {})
-            count = f.get("parameter_count")
-            params += count if isinstance(count, int) else 0
-            d = f.get("dtypes")
-            if isinstance(d, dict):
-                dtypes.update(d)
-        if shards:
-            facts["parameter_count"] = params
-            facts["weight_dtypes"] = list[FactValue](sorted(dtypes))
-            facts["weight_files"] = list[FactValue](sorted(shards))
+        doc = self.json(index) if index else None
+        facts.update(weights_facts(folder, doc, files, self.context.facts))
 
-    def model_card(self, path: str) -> dict[str, FactValue]:
-        text = self.text(path) or ""
-        if not text.startswith("---"):
-            return {}
-        end = text.find("\n---", 3)
-        try:
-            card = yaml.safe_load(text[3:end]) if end > 0 else None
-        except yaml.YAMLError:
-            return {}
-        out: dict[str, FactValue] = {}
-        if isinstance(card, dict):
-            for key in _CARD_FACTS:
-                value = card.get(key)
-                if isinstance(value, str):
-                    out[key] = value
-                elif isinstance(value, list):
-                    items: list[FactValue] = [str(v) for v in value if isinstance(v, (str, int, float))]
-                    out[key] = items
-        return out
-
-    # -- sharded index ---------------------------------------------------------------------
     def shard_index(self, path: str) -> None:
         doc = self.json(path)
-        weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
-        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-            if doc is not None:
-                self.add(
-                    "REPO-INDEX-001",
-                    Severity.HIGH,
-                    path,
-                    "The shard index has no weight_map of tensor names to shard files.",
-                )
-            return
-        folder = posixpath.dirname(path)
-        holders: dict[str, list[str]] = {}
-        for shard in sorted(set(weight_map.values())):
-            target = posixpath.normpath(posixpath.join(folder, shard))
-            if shard.startswith("/") or ".." in shard.split("/"):
-                self.add(
-                    "REPO-INDEX-002",
-                    Severity.HIGH,
-                    path,
-                    "The shard index names a file outside the folder.",
-                    shard,
-                    "/weight_map",
-                )
-                continue
-            if target not in self.nodes:
-                self.add(
-                    "REPO-INDEX-002",
-                    Severity.HIGH,
-                    path,
-                    "The shard index names a shard that is not in the folder.",
-                    shard,
-                    "/weight_map",
-                )
-                continue
-            tensors = _tensor_names(self.context.facts.get(target, {}))
-            if tensors is None:
-                continue  # the shard itself failed to parse; that is its own finding
-            for name in tensors:
-                holders.setdefault(name, []).append(shard)
-        for name, shards in sorted(holders.items()):
-            if len(shards) > 1:
-                self.add(
-                    "REPO-INDEX-002",
-                    Severity.HIGH,
-                    path,
-                    f"Tensor {name!r} is stored in several shards; "
-                    "which one a loader uses depends on load order.",
-                    ", ".join(shards),
-                )
-            elif name not in weight_map:
-                self.add(
-                    "REPO-INDEX-002",
-                    Severity.HIGH,
-                    path,
-                    f"Tensor {name!r} in {shards[0]} is missing from the index: bytes no loader declares.",
-                    shards[0],
-                )
-            elif weight_map[name] != shards[0]:
-                self.add(
-                    "REPO-INDEX-002",
-                    Severity.HIGH,
-                    path,
-                    f"The index puts {name!r} in {weight_map[name]}, but it is stored in {shards[0]}.",
-                    shards[0],
-                )
-        for name, shard in sorted(weight_map.items()):
-            if (
-                name not in holders
-                and posixpath.normpath(posixpath.join(folder, shard)) in self.nodes
-                and _tensor_names(
-                    self.context.facts.get(posixpath.normpath(posixpath.join(folder, shard)), {})
-                )
-            ):
-                self.add(
-                    "REPO-INDEX-002",
-                    Severity.HIGH,
-                    path,
-                    f"The index maps {name!r} to {shard}, which does not hold it.",
-                    shard,
-                    "/weight_map",
-                )
+        if doc is not None:
+            self.found.extend(check_index(path, doc, self.nodes, self.context.facts))
 
     # -- python ----------------------------------------------------------------------------
     def python(self, path: str) -> None:
         text = self.text(path)
         if text is not None:
             self.found.extend(pysource.analyze_source(text, path, self.context.rules))
-
-
-def _tensor_names(facts: Facts) -> list[str] | None:
-    table = facts.get("tensors")
-    return list(table) if isinstance(table, dict) else None
 
 
 TREE_ANALYZER = HFRepoAnalyzer()
