@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,7 +166,7 @@ def _safe_repo_path(path: str) -> bool:
 
 
 def tree_from_snapshot(snapshot: HubSnapshot, token: str | bool | None = None,
-                       paths: frozenset[str] | None = None) -> Tree:
+                       paths: frozenset[str] | None = None, prefetch: bool = True) -> Tree:
     """A ``Tree`` whose blobs read the pinned commit with range requests (optionally a subset)."""
     from huggingface_hub import hf_hub_url
     from huggingface_hub.utils._headers import build_hf_headers
@@ -179,6 +180,8 @@ def tree_from_snapshot(snapshot: HubSnapshot, token: str | bool | None = None,
         url = hf_hub_url(snapshot.ref.repo_id, f.path, revision=snapshot.commit, endpoint=snapshot.endpoint)
         artifact = Artifact(path=f.path, size=f.size, expected_sha256=f.sha256)
         nodes.append(Node(artifact, RangeBlob(url, f.size, counter, headers)))
+    if prefetch:
+        prefetch_heads(nodes)
     target = f"hf://{snapshot.ref.display}"
     return Tree(target, snapshot.uri, tuple(nodes), revision=snapshot.commit, counter=counter)
 
@@ -200,6 +203,27 @@ def check_access(snapshot: HubSnapshot, token: str | bool | None = None,
                                                   timeout=request_timeout()))
     except Exception as exc:
         raise HubAccessError(explain_hub_error(exc, snapshot.ref, snapshot.endpoint)) from None
+
+
+SNIFF_PREFETCH = 4096
+"""Every file's first bytes are read to sniff its format (``scanner.detect``)."""
+WHOLE_PREFETCH = 64 * 1024
+"""Files this small (configs, templates, small pickles) are read whole by their analyzers."""
+
+
+def prefetch_heads(nodes: list[Node], workers: int = 8) -> None:
+    """Fetch every file's head (or the whole of a small file) concurrently before the scan.
+
+    The engine reads files one after another, so each first read would cost one round trip to
+    the hub in sequence; a repo of 30 files on a 50 ms link saves about 1.5 s. The bytes are
+    the ones the scan reads anyway.
+    """
+    blobs = [n.blob for n in nodes if isinstance(n.blob, RangeBlob)]
+    if len(blobs) < 2:
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(blobs))) as pool:
+        for blob in blobs:
+            pool.submit(blob.prefetch, 0, blob.size if blob.size <= WHOLE_PREFETCH else SNIFF_PREFETCH)
 
 
 class HfSource(Source):

@@ -12,6 +12,7 @@ helper, so proxies, timeouts, ``HF_TOKEN`` headers and redirects behave as in th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -65,18 +66,7 @@ class RangeBlob(Blob):
         if end - offset >= DIRECT_READ:
             return self._fetch(offset, end)
         first, last = offset // BLOCK, (end - 1) // BLOCK
-        with self._lock:
-            missing = [b for b in range(first, last + 1) if b not in self._blocks]
-        if missing:
-            # One request for the whole missing span, even if a cached block sits in between:
-            # a second round trip costs more than a few KiB.
-            lo = missing[0] * BLOCK
-            hi = min((missing[-1] + 1) * BLOCK, self._size)
-            data = self._fetch(lo, hi)
-            with self._lock:
-                for i, b in enumerate(range(missing[0], missing[-1] + 1)):
-                    self._blocks[b] = data[i * BLOCK : (i + 1) * BLOCK]
-                    self._blocks.move_to_end(b)
+        self._fill(first, last)
         with self._lock:
             parts = []
             for b in range(first, last + 1):
@@ -90,6 +80,30 @@ class RangeBlob(Blob):
         joined = b"".join(parts)
         start = offset - first * BLOCK
         return joined[start : start + (end - offset)]
+
+    def prefetch(self, offset: int, length: int) -> None:
+        """Load ``[offset, offset+length)`` into the block cache now (from another thread), so
+        the analyzer's read later costs no round trip. Failures are left to that read."""
+        end = min(offset + length, self._size)
+        if offset < 0 or end <= offset or end - offset > CACHE_BLOCKS * BLOCK // 2:
+            return
+        with contextlib.suppress(SourceError):
+            self._fill(offset // BLOCK, (end - 1) // BLOCK)
+
+    def _fill(self, first: int, last: int) -> None:
+        with self._lock:
+            missing = [b for b in range(first, last + 1) if b not in self._blocks]
+        if not missing:
+            return
+        # One request for the whole missing span, even if a cached block sits in between:
+        # a second round trip costs more than a few KiB.
+        lo = missing[0] * BLOCK
+        hi = min((missing[-1] + 1) * BLOCK, self._size)
+        data = self._fetch(lo, hi)
+        with self._lock:
+            for i, b in enumerate(range(missing[0], missing[-1] + 1)):
+                self._blocks[b] = data[i * BLOCK : (i + 1) * BLOCK]
+                self._blocks.move_to_end(b)
 
     def _fetch(self, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` in one ranged GET, retried with backoff on network errors."""

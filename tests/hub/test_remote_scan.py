@@ -183,3 +183,22 @@ def test_missing_url_exits_2_saying_not_found(hub: FakeHub, hub_env: dict[str, s
     r = modelscan(hub_env, "scan", f"{hub.url}/cdn/{'0' * 64}")
     assert r.returncode == 2
     assert "not found (HTTP 404)" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_heads_are_prefetched_so_the_sequential_scan_waits_on_no_round_trip(hub: FakeHub) -> None:
+    from scanner.model import Artifact
+    from scanner.sources.hf import prefetch_heads
+    from scanner.sources.interface import Node
+
+    small, big = Content(b"s" * 5000), Content(b"b" * 100, 10_000_000)
+    hub.add_repo("acme/blob", {"small.json": small, "big.bin": big})
+    counter = ReadCounter()
+    nodes = [Node(Artifact(name, c.size), RangeBlob(f"{hub.url}/cdn/{c.sha256}", c.size, counter, {}))
+             for name, c in (("small.json", small), ("big.bin", big))]
+    prefetch_heads(nodes)
+    hub.reset_counters()
+    assert nodes[0].blob.read_at(0, 5000) == small.read()  # small file: prefetched whole
+    assert nodes[1].blob.read_at(0, 4096) == big.read(0, 4096)  # big file: its sniffed head
+    assert hub.requests == []
+    assert nodes[1].blob.read_at(9_000_000, 10) == bytes(10)
+    assert len(hub.requests) == 1
