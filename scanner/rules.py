@@ -21,6 +21,10 @@ import yaml
 
 from scanner.model import Severity
 
+# libyaml's safe loader parses the rule files ~10x faster than the pure-Python one, which
+# matters for every CLI start; both construct plain data only.
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class RulesError(Exception):
     """A rule file is malformed."""
@@ -99,7 +103,7 @@ def _yaml_files(root: Path) -> Iterable[Path]:
 
 def _parse_document(path: Path, raw: bytes) -> tuple[str, list[Mapping[str, Any]]]:
     try:
-        doc = yaml.safe_load(raw)
+        doc = yaml.load(raw, Loader=_SafeLoader)  # scan-safe: our rule files, safe loader
     except yaml.YAMLError as exc:
         raise RulesError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):
