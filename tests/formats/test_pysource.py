@@ -194,4 +194,6 @@ def test_torch_hub_load_runs_code_from_github() -> None:
 
 
 def test_yaml_unsafe_load_is_deserialization() -> None:
-    assert _scan("import yaml\ndef f(t):\n    return yaml.unsafe_load(t)\n") == [("REMOTE-CODE-016", Severity.HIGH)]
+    assert _scan("import yaml\ndef f(t):\n    return yaml.unsafe_load(t)\n") == [
+        ("REMOTE-CODE-016", Severity.HIGH)
+    ]
