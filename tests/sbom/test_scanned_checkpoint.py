@@ -11,6 +11,7 @@ import pytest
 
 from sbom import render_sbom
 from scanner.engine import scan_target
+from scanner.model import Report
 from tests.sbom.bomcheck import assert_refs_sound, assert_valid_cyclonedx, assert_xml_refs_sound, walk
 
 torch = pytest.importorskip("torch")
@@ -24,16 +25,16 @@ class SystemCall:
 
 
 @pytest.fixture
-def scanned(tmp_path: Path) -> object:
+def scanned(tmp_path: Path) -> Report:
     torch.save({"w": torch.zeros(2, 2)}, tmp_path / "pytorch_model.bin")
     (tmp_path / "evil.pkl").write_bytes(pickle.dumps(SystemCall()))
     return scan_target(str(tmp_path), hash_files=True)
 
 
 @pytest.mark.parametrize("version", ["1.6", "1.7"])
-def test_scanned_checkpoint_bom_validates_in_json_and_xml(scanned: object, version: str) -> None:
+def test_scanned_checkpoint_bom_validates_in_json_and_xml(scanned: Report, version: str) -> None:
     for xml in (False, True):
-        text = render_sbom(scanned, spec_version=version, xml=xml)  # type: ignore[arg-type]
+        text = render_sbom(scanned, spec_version=version, xml=xml)
         assert_valid_cyclonedx(text, version, xml)
         if xml:
             assert_xml_refs_sound(text)
@@ -41,8 +42,8 @@ def test_scanned_checkpoint_bom_validates_in_json_and_xml(scanned: object, versi
             assert_refs_sound(json.loads(text))
 
 
-def test_malicious_pickle_finding_affects_its_file_and_members_nest(scanned: object) -> None:
-    doc = json.loads(render_sbom(scanned))  # type: ignore[arg-type]
+def test_malicious_pickle_finding_affects_its_file_and_members_nest(scanned: Report) -> None:
+    doc = json.loads(render_sbom(scanned))
     exec_findings = [v for v in doc["vulnerabilities"] if v["affects"] == [{"ref": "file:evil.pkl"}]]
     assert exec_findings, doc["vulnerabilities"]
     assert exec_findings[0]["ratings"][0]["severity"] in ("high", "critical")
