@@ -151,6 +151,10 @@ def signature_properties(sig: SignatureResult | None) -> tuple[tuple[str, str], 
         ("signed-at", sig.signed_at),
         ("trust-root-sha256", sig.trust_root_digest),
         ("policy", sig.policy),
+        ("predicate-type", sig.predicate_type),
+        ("hash-type", sig.hash_type),
+        ("manifest-sha256", sig.manifest_digest),
+        ("ignored-paths", ",".join(sig.ignore_paths) or None),
     ]
     return tuple((prop(f"signature:{k}"), v) for k, v in fields if v)
 

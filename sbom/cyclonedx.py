@@ -162,13 +162,14 @@ def _model_component(report: Report, facts: ModelFacts, ref: str, files: list[Co
                     url=XsUri(f"{HUB}/{facts.hub_id}/blob/{facts.revision}/README.md"),
                 )
             )
-    sig_path = _signature_path(report)
+    sig_path, sig_sha256 = _signature_bundle(report)
     if sig_path is not None:
         refs.append(
             ExternalReference(
                 type=ExternalReferenceType.DIGITAL_SIGNATURE,
                 url=XsUri(sig_path),
                 comment=f"signature {report.signature.status}" if report.signature else None,
+                hashes=[HashType(alg=HashAlgorithm.SHA_256, content=sig_sha256)] if sig_sha256 else None,
             )
         )
     licenses = LicenseFactory()
@@ -191,15 +192,15 @@ def _model_component(report: Report, facts: ModelFacts, ref: str, files: list[Co
     )
 
 
-def _signature_path(report: Report) -> str | None:
-    """Where the signature bundle is: a ``.sig`` file among the scanned ones, else the
-    OpenSSF model-signing default name the verifier reads, when a verification happened."""
+def _signature_bundle(report: Report) -> tuple[str | None, str | None]:
+    """Where the signature bundle is, and its digest: a ``.sig`` file among the scanned ones,
+    else the OpenSSF model-signing default name the verifier reads, when it verified one."""
     for artifact in report.artifacts:
         if artifact.depth == 0 and artifact.path.endswith(".sig"):
-            return artifact.path
+            return artifact.path, artifact.sha256
     if report.signature is not None and report.signature.status != "missing":
-        return "model.sig"
-    return None
+        return "model.sig", None
+    return None, None
 
 
 def _ancestor(name: str) -> Component:

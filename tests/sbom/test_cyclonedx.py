@@ -11,7 +11,7 @@ import pytest
 
 from sbom import SbomError, render_sbom
 from sbom.cdx_extensions import ModelCard, splice_json
-from scanner.model import ProbeResult
+from scanner.model import Artifact, ProbeResult
 from scanner.policy import Policy
 from scanner.rules import load_rules
 from tests.sbom.bomcheck import (
@@ -260,3 +260,15 @@ def test_bad_spec_version_and_format_are_refused() -> None:
         render_sbom(hub_report(), fmt="cyclonedx", spec_version="1.5")
     with pytest.raises(SbomError):
         render_sbom(hub_report(), fmt="spdx", xml=True)
+
+
+def test_signature_bundle_among_the_files_is_referenced_with_its_hash() -> None:
+    report = hub_report(signature=replace(verified_signature(), manifest_digest="9" * 64, hash_type="sha256"))
+    bundle = Artifact("model.sig", 900, "json", sha256="8" * 64)
+    doc = cdx(replace(report, artifacts=(*report.artifacts, bundle)))
+    model = components(doc)[f"model:acme/tiny-bert@{REV}"]
+    (ref,) = [r for r in model["externalReferences"] if r["type"] == "digital-signature"]
+    assert ref["url"] == "model.sig" and ref["hashes"] == [{"alg": "SHA-256", "content": "8" * 64}]
+    assert props(model, "signature:manifest-sha256") == ["9" * 64]
+    assert props(model, "signature:hash-type") == ["sha256"]
+    assert_valid_cyclonedx(json.dumps(doc), "1.6", xml=False)
