@@ -102,7 +102,16 @@ _MEASURE = textwrap.dedent("""
     report = scan_target(sys.argv[1])
     wall = time.perf_counter() - t
     facts = report.facts[next(iter(report.facts))]
-    print(json.dumps({"wall": wall, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    # Linux carries the parent's peak into ru_maxrss across fork+exec (a big pytest process
+    # would be measured instead of the scan); VmHWM is this process's own peak.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    print(json.dumps({"wall": wall, "rss_mb": peak,
                       "opcodes": facts["pickle_opcodes"], "findings": len(report.findings)}))
 """)
 

@@ -214,6 +214,25 @@ def test_frame_boundary_desync_hides_payload_from_contiguous_readers(tmp_path: P
     prove_live(path, marker, "pickle.load(io.BytesIO(open(p, 'rb').read()))", "import io, pickle")
 
 
+def test_frame_desync_of_the_cpython_issue_reproducer(tmp_path: Path) -> None:
+    """cpython#154848's own example: a BINBYTES length prefix straddles a 2-byte frame, after a
+    128 KiB text line that aligns the file reader's prefetch. pickletools shows plain bytes;
+    pickle.load over a file and over BytesIO both call builtins.print."""
+    from pickle import BINBYTES, FRAME, GLOBAL, MARK, NONE, POP_MARK, PROTO, TUPLE1, UNICODE
+
+    p2 = GLOBAL + b"builtins\nprint\n" + UNICODE + b"Hello, world!\n" + TUPLE1 + REDUCE
+    data = (PROTO + b"\x05" + NONE + UNICODE + b"a" * (8192 * 16 - 17) + b"\n" + POP + MARK
+            + FRAME + struct.pack("<Q", 2) + BINBYTES + b"\x07\x01\x00\x00"
+            + b"\x00\x00" + (p2 + MARK).ljust(256 + 5, NONE) + POP_MARK + STOP)
+    analysis = scan_bytes(data)
+    assert "PICKLE-FRAME-001" in rules_of(analysis)
+    assert finding_for(analysis, "builtins.print").severity >= Severity.MEDIUM
+    path = _write(tmp_path, data)
+    for how in ("pickle.load(open(p, 'rb'))", "pickle.load(io.BytesIO(open(p, 'rb').read()))"):
+        out = run_python(victim_load(path, how, "import io, pickle"))
+        assert "Hello, world!" in out.stdout, how
+
+
 def test_ctypes_native_call(tmp_path: Path) -> None:
     marker = tmp_path / "m"
     command = binbytes(touch_command(marker).encode())

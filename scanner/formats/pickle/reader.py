@@ -26,6 +26,14 @@ WINDOW = 1 << 20
 """Bytes read from the blob at a time."""
 
 
+MAX_LINE = 64 << 20
+"""Longest text operand (GLOBAL names, protocol-0 strings) the scan holds in memory."""
+
+
+class LineTooLong(Exception):
+    """A text operand longer than the scan will hold (a budget, not a property of the file)."""
+
+
 class Truncated(Exception):
     """The stream ended (or a length prefix points past its end) in the middle of an opcode."""
 
@@ -95,18 +103,43 @@ class StreamReader:
         self.pos = p + n
         return p
 
-    def readline(self, limit: int = 1 << 16) -> bytes:
-        """A line including its ``\\n`` (raises ``Truncated`` when there is none)."""
+    def readline(self, limit: int = MAX_LINE) -> bytes:
+        """A line including its ``\\n`` (raises ``Truncated`` when there is none, and
+        ``LineTooLong`` past ``limit``: the C loader has no limit, the scan's memory does)."""
         p = self.pos
         fe = self.frame_end
         if fe is not None and p >= fe:
             self.frame_end = fe = None
-        chunk_end = min(self.size, p + limit)
-        data = self.blob.read_at(p, chunk_end - p) if not (
-            self._base <= p and chunk_end <= self._base + len(self._buf)
-        ) else self._buf[p - self._base : chunk_end - self._base]
-        nl = data.find(b"\n")
-        if fe is not None and (nl < 0 or p + nl >= fe):
+        parts: list[bytes] = []
+        at = p
+        found = -1
+        i = p - self._base
+        if not 0 <= i < len(self._buf) and p < self.size:
+            self._buf = self.blob.read_at(p, WINDOW)
+            self._base = p
+            i = 0
+        nl = self._buf.find(b"\n", i)
+        if nl >= 0:
+            # the common case: the line is inside the window
+            found = nl
+            parts.append(self._buf[i : nl + 1])
+        else:
+            parts.append(self._buf[i:])
+            at = self._base + len(self._buf)
+        while found < 0 and at < self.size:
+            chunk = self.blob.read_at(at, min(WINDOW, self.size - at))
+            if not chunk:
+                break
+            found = chunk.find(b"\n")
+            if found >= 0:
+                parts.append(chunk[: found + 1])
+                break
+            parts.append(chunk)
+            at += len(chunk)
+            if at - p > limit:
+                raise LineTooLong(f"a text operand longer than {limit} bytes at offset {p}")
+        data = b"".join(parts)
+        if fe is not None and (found < 0 or p + len(data) > fe):
             # The line runs past the frame: the C unpickler drops the frame's rest and reads a
             # fresh line from the file after it.
             self.straddles += 1
@@ -114,11 +147,11 @@ class StreamReader:
             if self.discard:
                 self.pos = fe
                 return self.readline(limit)
-        if nl < 0:
-            self.pos = chunk_end
-            raise Truncated(f"no end of line within {limit} bytes at offset {p}")
-        self.pos = p + nl + 1
-        return data[: nl + 1]
+        if found < 0:
+            self.pos = self.size
+            raise Truncated(f"no end of line after offset {p}")
+        self.pos = p + len(data)
+        return data
 
     def frame(self, length: int) -> None:
         """A FRAME opcode: the next ``length`` bytes must exist; they form the frame."""

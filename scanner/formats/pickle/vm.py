@@ -18,7 +18,7 @@ import struct
 from collections.abc import Callable
 from typing import Protocol
 
-from scanner.formats.pickle.reader import StreamReader, Truncated
+from scanner.formats.pickle.reader import LineTooLong, StreamReader, Truncated
 from scanner.formats.pickle.values import (
     KEEP_ITEMS,
     SHARED_DICT,
@@ -826,7 +826,7 @@ def run_stream(reader: StreamReader, recorder: Recorder, max_opcodes: int,
         return machine, "truncated", str(exc)
     except LoaderError as exc:
         return machine, "error", str(exc)
-    except LimitReached as exc:
+    except (LimitReached, LineTooLong) as exc:
         return machine, "limit", str(exc)
     except (ValueError, OverflowError, MemoryError, RecursionError) as exc:
         return machine, "error", f"{type(exc).__name__}: {exc}"
