@@ -42,6 +42,7 @@ MAX_MEMO = 8_000_000
 MAX_STACK = 4_000_000
 
 _CONST_TUPLE = Opaque("tuple of constants")
+_LINE_OPS = frozenset(b"IpgVFL")
 _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
 _F64 = struct.Struct(">d")
@@ -350,6 +351,70 @@ class Machine:
                     fence = marks[-1] if marks else 0
                     push(_tuple(items, heavy) if c == 0x74 else Seq("list", items))
                     i += 1
+                elif c == 0x8A:  # LONG1
+                    if i + 2 > stop:
+                        break
+                    j = i + 2 + buf[i + 1]
+                    if j > stop:
+                        break
+                    push(int.from_bytes(buf[i + 2 : j], "little", signed=True))
+                    i = j
+                elif c == 0x42:  # BINBYTES
+                    if i + 5 > stop:
+                        break
+                    n = unpack_u(buf, i + 1)[0]
+                    j = i + 5 + n
+                    if n > INLINE_MAX or j > stop:
+                        break
+                    push(buf[i + 5 : j])
+                    i = j
+                elif c in _LINE_OPS:  # INT / PUT / GET / UNICODE / FLOAT / LONG
+                    j = buf.find(b"\n", i + 1, stop)
+                    if j < 0:
+                        break
+                    line = buf[i + 1 : j]
+                    if c == 0x56:
+                        push(line.decode("raw-unicode-escape"))
+                    elif c == 0x46:
+                        push(float(line))
+                    elif c == 0x4C:
+                        digits = line[:-1] if line.endswith(b"L") else line
+                        if len(digits) > 4000:
+                            break
+                        push(int(digits))
+                    elif c == 0x49:
+                        if line == b"00" or line == b"01" or not line.isdigit() or len(line) > 18:
+                            break  # bools and odd literals take the checked path
+                        push(int(line))
+                    else:
+                        if not line.isdigit() or len(line) > 18:
+                            break
+                        key = int(line)
+                        if c == 0x67:
+                            if key >= len(memo) or len(stack) >= MAX_STACK:
+                                break
+                            push(memo[key])
+                        else:
+                            if len(stack) <= fence:
+                                break
+                            if key < len(memo):
+                                memo[key] = stack[-1]
+                            elif key == len(memo) and not extra and key < MAX_MEMO:
+                                memo.append(stack[-1])
+                            else:
+                                break
+                    i = j + 1
+                elif c == 0x64:  # DICT
+                    if not marks or (len(stack) - marks[-1]) % 2:
+                        break
+                    k = marks.pop()
+                    items = stack[k:]
+                    del stack[k:]
+                    fence = marks[-1] if marks else 0
+                    d = SHARED_DICT if heavy else Dict()
+                    d.add(list(zip(items[::2], items[1::2], strict=True)))
+                    push(d)
+                    i += 1
                 elif c == 0x30:  # POP
                     if len(stack) <= fence or (marks and marks[-1] == len(stack)):
                         break
@@ -382,7 +447,7 @@ class Machine:
                 else:
                     break
                 done += 1
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, ValueError):
             pass  # _step re-reads this operand and reports it
         r.pos = base + i
         self.count = count + done
