@@ -17,12 +17,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from cyclonedx.spdx import fixup_id as spdx_license_id
+from cyclonedx.spdx import is_expression as is_spdx_expression
 from spdx_python_model import v3_0_1 as spdx
 
 from sbom import ids
@@ -112,7 +115,7 @@ def build_spdx(report: Report, policy: Policy, score: Score | None = None) -> sp
             spdx.simplelicensing_LicenseExpression(
                 _id=base + "license/" + _slug(license_text),
                 creationInfo=info,
-                simplelicensing_licenseExpression=license_text,
+                simplelicensing_licenseExpression=license_expression(license_text),
             )
         )
         add(
@@ -340,6 +343,18 @@ def _purl(name: str | None, version: str | None) -> str | None:
         return None
     org, _, short = name.partition("/")
     return f"pkg:huggingface/{quote(org)}/{quote(short)}" + (f"@{version}" if version else "")
+
+
+def license_expression(text: str) -> str:
+    """A card's licence as an SPDX expression: a known id in its canonical case
+    (``apache-2.0`` -> ``Apache-2.0``), an expression as written, anything else a
+    ``LicenseRef-`` (``llama2`` -> ``LicenseRef-llama2``) rather than an invalid expression."""
+    known = spdx_license_id(text)
+    if known is not None:
+        return known
+    if is_spdx_expression(text):
+        return text
+    return "LicenseRef-" + (re.sub(r"[^A-Za-z0-9.\-]+", "-", text).strip("-") or "unknown")
 
 
 def _given(**values: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sbom import render_sbom
-from sbom.spdx import AI_REQUIRED, ai_profile_gaps
+from sbom.spdx import AI_REQUIRED, ai_profile_gaps, license_expression
 from tests.sbom.bomcheck import SPDX_SCHEMA, assert_valid_spdx, full_spdx_schema_errors, spdx_schema_errors
 from tests.sbom.reports import REV, bare_local_report, failed_signature, hub_report, verified_signature
 
@@ -81,7 +81,7 @@ def test_hub_model_identity_and_facts() -> None:
         "ai_hyperparameter"
     ]
     (license_,) = nodes(doc, "simplelicensing_LicenseExpression")
-    assert license_["simplelicensing_licenseExpression"] == "apache-2.0"
+    assert license_["simplelicensing_licenseExpression"] == "Apache-2.0"
     trained = [r for r in nodes(doc, "Relationship") if r["relationshipType"] == "trainedOn"]
     datasets = {n["spdxId"]: n for n in nodes(doc, "dataset_DatasetPackage")}
     assert set(trained[0]["to"]) == set(datasets)
@@ -165,3 +165,15 @@ def test_spdx_document_conforms_to_the_shacl_shapes() -> None:
     for node in nodes(doc, "dataset_DatasetPackage"):
         del node["dataset_datasetType"]
     assert not shacl_conforms(doc)[0]  # negative control
+
+
+@pytest.mark.parametrize(
+    ("card", "expression"),
+    [
+        ("apache-2.0", "Apache-2.0"),
+        ("MIT OR Apache-2.0", "MIT OR Apache-2.0"),
+        ("llama2", "LicenseRef-llama2"),
+    ],
+)
+def test_card_licenses_become_valid_spdx_expressions(card: str, expression: str) -> None:
+    assert license_expression(card) == expression
