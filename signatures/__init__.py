@@ -9,8 +9,23 @@
 ``scan``; ``signatures.trust`` holds the pinned Sigstore trusted root.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from signatures.errors import SignatureError
-from signatures.verify import CertificateMethod, KeylessMethod, KeyMethod, verify_model, verify_with_digests
+
+# sigstore, pydantic and cryptography take a second or more to import: load them only when
+# a signature is actually verified or made, not on every CLI start.
+_LAZY = {"CertificateMethod", "KeyMethod", "KeylessMethod", "verify_model", "verify_with_digests"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module("signatures.verify"), name)
+    raise AttributeError(f"module 'signatures' has no attribute {name!r}")
+
 
 __all__ = ["CertificateMethod", "KeyMethod", "KeylessMethod", "SignatureError", "verify_model",
            "verify_with_digests"]

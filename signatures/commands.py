@@ -14,17 +14,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from scanner.model import Report, SignatureResult
 from scanner.policy import Policy
 from signatures.errors import SignatureError
-from signatures.policy import AllOf, AnyOf, GitHubRepository, Identity, IdentityPolicy, IdentityRegex
-from signatures.policy_file import load_signature_policy
-from signatures.scan_step import attach_signature
-from signatures.verify import CertificateMethod, KeylessMethod, KeyMethod, Method, verify_model
+
+if TYPE_CHECKING:
+    from signatures.policy import IdentityPolicy
+    from signatures.verify import Method
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,6 +53,9 @@ class SignatureOptions:
     require_signature: bool = False
 
     def method(self) -> Method | None:
+        # Imported here: sigstore is slow to import and most CLI runs never verify.
+        from signatures.verify import CertificateMethod, KeylessMethod, KeyMethod
+
         """The verification method these options ask for; ``None`` when none was given."""
         keyless = bool(self.identities or self.identity_regexes or self.github_repository)
         chosen = [keyless, self.key is not None, bool(self.certificate_chain)]
@@ -67,6 +70,8 @@ class SignatureOptions:
         return KeylessMethod(self._identity_policy(), Path(self.trust_root) if self.trust_root else None)
 
     def _identity_policy(self) -> IdentityPolicy:
+        from signatures.policy import AllOf, AnyOf, GitHubRepository, Identity, IdentityRegex
+
         alternatives: list[IdentityPolicy] = []
         if self.identities or self.identity_regexes:
             if not self.issuer:
@@ -125,6 +130,9 @@ def scan_signature(report: Report, policy: Policy, target: str,
     """The signature step of ``scan``: the report with its signature result, and the policy
     with ``--require-signature`` (or the policy file's ``signatures.required``) applied.
     Command-line signers override the policy file's. Bad options exit 2."""
+    from signatures.policy_file import load_signature_policy
+    from signatures.scan_step import attach_signature
+
     try:
         from_file = load_signature_policy(policy.source) if Path(policy.source).is_file() else None
         if signing.require_signature or (from_file is not None and from_file.required):
@@ -147,6 +155,8 @@ def verify(model_dir: str, signing: SignatureOptions, fmt: str) -> None:
         if method is None:
             raise SignatureError("say who must have signed: --identity/--issuer (or --identity-regex, "
                                  "--github-repository), --key, or --certificate-chain")
+        from signatures.verify import verify_model
+
         result = verify_model(model_dir, method, signing.signature)
     except SignatureError as exc:
         raise CannotRun(str(exc)) from None

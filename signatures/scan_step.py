@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scanner.model import Finding, Report, Severity, SignatureResult
 from signatures.manifest import IGNORED, is_loadable
-from signatures.verify import Method, default_signature_path, verify_with_digests
+from signatures.paths import default_signature_path
+
+if TYPE_CHECKING:
+    from signatures.verify import Method
 
 SIGNED_FILE_REFERENCE = "https://github.com/ossf/model-signing-spec"
 
@@ -28,6 +32,8 @@ def attach_signature(
     sig_path = Path(signature) if signature else default_signature_path(model)
     if not sig_path.is_file() and not required and method is None:
         return report
+    from signatures.verify import verify_with_digests  # sigstore is slow to import: only when needed
+
     known = {a.path: a.sha256 for a in report.artifacts if a.sha256 and a.depth == 0 and "!" not in a.path}
     result, digests = verify_with_digests(model, method, sig_path, known_sha256=known)
     findings = tuple(sorted((*report.findings, *signature_findings(result, sig_path.name)),

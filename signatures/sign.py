@@ -30,6 +30,7 @@ from signatures.bundle import BUNDLE_MEDIA_TYPES, INTOTO_PAYLOAD_TYPE
 from signatures.crypto import _CURVE_HASH, key_fingerprint, pae, require_supported_curve
 from signatures.errors import SignatureError
 from signatures.manifest import DEFAULT_IGNORES, enumerate_model
+from signatures.paths import default_signature_path
 from signatures.policy import Identity
 from signatures.statement import HASH_TYPES, PREDICATE_V1, STATEMENT_TYPE, resource_order, root_digest
 from signatures.verify import (
@@ -37,7 +38,6 @@ from signatures.verify import (
     KeylessMethod,
     KeyMethod,
     Method,
-    default_signature_path,
     verify_model,
 )
 

@@ -28,11 +28,11 @@ from signatures.crypto import (
 )
 from signatures.errors import BundleError, CryptoError, SignatureError, StatementError
 from signatures.manifest import IGNORED, MISMATCH, MISSING, UNSIGNED, check_manifest
+from signatures.paths import default_signature_path
 from signatures.policy import CertificateSubject, IdentityPolicy
 from signatures.statement import parse_statement
 from signatures.trust import TrustRoot, load_trust_root
 
-SIGNATURE_NAME = "model.sig"
 INTEGRITY_ONLY = "integrity only: any leaf under the given roots (no subject allowlist)"
 
 
@@ -58,11 +58,6 @@ class CertificateMethod:
 
 
 Method = KeylessMethod | KeyMethod | CertificateMethod
-
-
-def default_signature_path(model: Path) -> Path:
-    """``MODEL_DIR/model.sig``, or ``model.file.sig`` beside a single-file model."""
-    return model / SIGNATURE_NAME if model.is_dir() else model.with_name(model.name + ".sig")
 
 
 def verify_model(
