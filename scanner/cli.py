@@ -225,6 +225,48 @@ def pull(repo: str, dest: str | None, include: tuple[str, ...], exclude: tuple[s
     sys.exit(EXIT_OK if result.passed else EXIT_FINDINGS)
 
 
+@main.command()
+@click.argument("model")
+@click.option("--base", help="The declared clean parent model: behaviour it shares is not reported.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
+              show_default=True, help="Report format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to this file.")
+@click.option("--deep", is_flag=True, help="Run the escalation stages whatever the cheap ones find.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--budget-seconds", default=600.0, show_default=True, type=click.FloatRange(1, 86400),
+              help="Stages that would start after this many seconds are skipped (and said so).")
+@click.option("--calibration", type=click.Path(exists=True, file_okay=False),
+              help="Probe results (JSON) of known-clean models of the family: conformal threshold.")
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False), help="Policy file.")
+@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+def probe(model: str, base: str | None, fmt: str, output: str | None, deep: bool, device: str,
+          budget_seconds: float, calibration: str | None, policy_file: str | None, no_progress: bool) -> None:
+    """Probe MODEL's safetensors weights for backdoor triggers (loads weights; never a pickle).
+
+    Verdict: confirmed | suspicious | no-finding (never "clean"); exit 1 on confirmed or suspicious.
+    """
+    from scanner.probes import ProbeError, ProbeOptions, probe_report
+    from scanner.probes.report import render_text
+
+    policy = load_policy(policy_file, None)
+    check_writable(output)
+    options = ProbeOptions(base=base, deep=deep, device=device, budget_seconds=budget_seconds,
+                           calibration=Path(calibration) if calibration else None, progress=not no_progress)
+    with handled_errors():
+        try:
+            report = probe_report(model, options)
+        except ProbeError as exc:
+            raise UsageFailure(str(exc)) from None
+    if fmt != "text":
+        sys.exit(emit(report, policy, fmt, output))
+    text = render_text(report)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    sys.exit(EXIT_OK if report.verdict(policy).passed else EXIT_FINDINGS)
+
+
 def load_policy(policy_file: str | None, fail_on: str | None) -> Policy:
     try:
         policy = Policy.from_file(policy_file) if policy_file else Policy.default()
