@@ -179,3 +179,10 @@ def test_full_model_pickle_is_a_class_import_not_critical(tmp_path: Path) -> Non
     assert "torch.nn.modules.activation.ReLU" in by_class
     assert worst(analysis) == Severity.MEDIUM
     assert rules_of(analysis) == {"PICKLE-CLASS-001"}
+
+
+def test_tensor_pickled_with_plain_pickle_is_clean() -> None:
+    """pickle.dump of a tensor nests a legacy torch.save payload in _load_from_bytes(b'...')."""
+    data = pickle.dumps({"t": torch.ones(2), "h": torch.zeros(3, dtype=torch.float16)}, protocol=2)
+    assert b"_load_from_bytes" in data
+    assert scan_bytes(data).findings == ()

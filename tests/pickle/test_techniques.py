@@ -419,3 +419,18 @@ def test_newobj_of_unknown_class_is_flagged(tmp_path: Path) -> None:
     analysis = scan_bytes(data)
     f = finding_for(analysis, "evilpkg.hooks.Loader")
     assert f.severity == Severity.MEDIUM and f.rule_id == "PICKLE-CLASS-001"
+
+
+def test_payload_inside_torch_load_from_bytes_is_found_even_for_torch(tmp_path: Path) -> None:
+    """The allowlisted nested loader does not vouch for what it loads."""
+    marker = tmp_path / "m"
+    inner = (pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2)
+             + pickle.dumps({"protocol_version": 1001}, protocol=2)
+             + proto(2) + call_global("os", "system", uni(touch_command(marker))) + STOP
+             + pickle.dumps([], protocol=2))
+    data = (proto(2) + glob("torch._utils", "_rebuild_tensor_v2") + POP
+            + glob("torch.storage", "_load_from_bytes") + binbytes(inner) + TUPLE1 + REDUCE + STOP)
+    analysis = scan_bytes(data, "torch")
+    assert "PICKLE-NESTED-001" in rules_of(analysis)
+    assert any(f.callable == "os.system" and f.severity == Severity.CRITICAL for f in analysis.findings)
+    prove_live(_write(tmp_path, data), marker, "pickle.load(open(p, 'rb'))", "import pickle, torch")

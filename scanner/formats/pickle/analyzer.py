@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from scanner.detect import SNIFF_BYTES, sniff_bytes
 from scanner.formats.interface import Analysis, Analyzer, Context
 from scanner.formats.pickle import joblib
 from scanner.formats.pickle.policy import CallablePolicy
@@ -18,7 +19,7 @@ from scanner.formats.pickle.reader import StreamReader
 from scanner.formats.pickle.recorder import StreamRecorder
 from scanner.formats.pickle.values import Seq
 from scanner.formats.pickle.vm import Machine, run_stream
-from scanner.model import FactValue, Finding, Location, Severity
+from scanner.model import Artifact, FactValue, Finding, Location, Severity
 from scanner.sources.interface import Blob, BytesBlob, Node
 
 #: ``torch.serialization.MAGIC_NUMBER``: the first pickle of a legacy (non-zip) torch file.
@@ -49,6 +50,8 @@ class ScanState:
     protocol: int = 0
     tensors: int = 0
     dtypes: set[str] = field(default_factory=set)
+    children: list[tuple[int, Blob, str]] = field(default_factory=list)
+    """Embedded non-pickle payloads handed to loads-like callables (offset, bytes, callable)."""
 
 
 def choose_profile(hint: str | None, head: bytes) -> str:
@@ -129,7 +132,7 @@ def scan_pickle(blob: Blob, artifact: str, policy: CallablePolicy, hint: str | N
         state.protocol = max(state.protocol, machine.proto)
         _absorb_rec(state, rec)
         storages.update(rec.facts.storages)
-        state.findings.extend(_nested(blob, rec, policy, max_opcodes, depth, artifact))
+        state.findings.extend(_nested(blob, rec, policy, max_opcodes, depth, artifact, state))
         if first_trailing:
             state.findings.append(Finding(
                 "PICKLE-STREAM-001", Severity.MEDIUM, artifact,
@@ -195,9 +198,9 @@ def _check_storage_tail(blob: Blob, pos: int, storages: dict[str, int], keys: ob
 
 
 def _nested(blob: Blob, rec: StreamRecorder, policy: CallablePolicy, max_opcodes: int, depth: int,
-            artifact: str) -> list[Finding]:
+            artifact: str, outer: ScanState) -> list[Finding]:
     out: list[Finding] = []
-    for offset, data, func in rec.nested:
+    for offset, data, func, allowed in rec.nested:
         loc = Location(offset=offset, stream=rec.stream)
         if depth >= MAX_NESTED_DEPTH:
             out.append(Finding("PICKLE-LIMIT-001", Severity.MEDIUM, artifact,
@@ -205,7 +208,14 @@ def _nested(blob: Blob, rec: StreamRecorder, policy: CallablePolicy, max_opcodes
                                "not scanned.", loc))
             continue
         inner = BytesBlob(data) if isinstance(data, bytes) else blob.window(*data)
+        if sniff_bytes(inner.head(SNIFF_BYTES)) != "pickle":
+            # A zip (torch.save's current format) or another container: the engine scans it
+            # as a member of this file, with the loader that reads it.
+            outer.children.append((offset, inner, func))
+            continue
         state, _profile = scan_pickle(inner, artifact, policy, None, max_opcodes, depth + 1)
+        if allowed and not state.findings:
+            continue  # an allowlisted loader (torch's _load_from_bytes) of a clean pickle
         worst = max((f.severity for f in state.findings), default=Severity.HIGH)
         names = ", ".join(list(state.callables)[:8]) or "nothing"
         out.append(Finding("PICKLE-NESTED-001", max(worst, Severity.HIGH), artifact,
@@ -238,7 +248,11 @@ class PickleAnalyzer(Analyzer):
             facts["tensor_count"] = state.tensors
             dtypes: list[FactValue] = [str(d) for d in sorted(state.dtypes)]
             facts["tensor_dtypes"] = dtypes
-        return Analysis(findings=tuple(state.findings), facts=facts)
+        children = tuple(
+            Node(Artifact(f"{path}!nested@{offset}", blob.size, depth=node.artifact.depth + 1), blob,
+                 loader_hint="torch" if "torch" in func else None, parent_format="pickle")
+            for offset, blob, func in state.children)
+        return Analysis(findings=tuple(state.findings), facts=facts, children=children)
 
 
 _POLICIES: dict[str, CallablePolicy] = {}

@@ -74,7 +74,8 @@ class StreamRecorder:
         self.uses: dict[str, Use] = {}
         self.findings: list[Finding] = []
         self._anomaly_counts: dict[str, int] = {}
-        self.nested: list[tuple[int, bytes | tuple[int, int], str]] = []
+        self.nested: list[tuple[int, bytes | tuple[int, int], str, bool]] = []
+        """(offset, bytes or a blob window, callable, whether the call itself is allowlisted)"""
         self.facts = StreamFacts()
         self.overflow = False
         self.build_hook: object = None
@@ -207,13 +208,16 @@ class StreamRecorder:
         if "_rebuild_tensor" in full or "_rebuild_parameter" in full or "_rebuild_qtensor" in full:
             self.facts.tensors += 1
         deny = self.policy.deny.get(full) or self.policy.denied([full])
-        if deny is not None and deny.nested and args and len(self.nested) < MAX_NESTED:
+        allow = self.policy.allowed(full, self.profile)
+        nested = (deny is not None and deny.nested) or (allow is not None and allow.nested)
+        if nested and args and len(self.nested) < MAX_NESTED:
+            allowed = allow is not None and (allow.args is None or self._shape_ok(allow, args))
             arg = args[0]
             data = bytes_of(arg)
             if data is not None:
-                self.nested.append((self._where()[0], data, func.full))
+                self.nested.append((self._where()[0], data, func.full, allowed))
             elif isinstance(arg, Const) and arg.blob_ref is not None:
-                self.nested.append((self._where()[0], arg.blob_ref, func.full))
+                self.nested.append((self._where()[0], arg.blob_ref, func.full, allowed))
 
     def _shape_ok(self, rule: CallableRule, args: tuple[object, ...]) -> bool:
         spec = rule.args or ()
