@@ -180,6 +180,8 @@ class FakeHub:
         """LFS sha256 (or git blob id of a small file) -> the bytes actually served for it."""
         self.drop: dict[str, int] = {}
         """LFS sha256 or file path -> how many more downloads to cut off halfway."""
+        self.page_size = 1000
+        """Tree listing entries per page (the hub's is 1000); further pages via ``Link: rel=next``."""
         self.refuse_head = False
         """Answer HEAD on blob URLs with 405, as signed object-store URLs often do."""
         self.stall_info = 0
@@ -355,10 +357,11 @@ class _Handler(BaseHTTPRequestHandler):
                 e["oid"] = c.git_sha1
             entries.append(e)
         entries += [{"type": "directory", "path": d, "oid": "0" * 40, "size": 0} for d in sorted(dirs)]
-        page = entries[cursor : cursor + 1000]
+        size = self.hub.page_size
+        page = entries[cursor : cursor + size]
         headers = {}
-        if cursor + 1000 < len(entries):
-            nxt = f"{self.hub.url}/api/models/{repo_id}/tree/{rev}?recursive=true&cursor={cursor + 1000}"
+        if cursor + size < len(entries):
+            nxt = f"{self.hub.url}/api/models/{repo_id}/tree/{rev}?recursive=true&cursor={cursor + size}"
             headers["Link"] = f'<{nxt}>; rel="next"'
         self._json(page, headers)
 

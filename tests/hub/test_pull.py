@@ -267,3 +267,16 @@ def test_small_file_altered_in_transit_is_refused_by_its_git_blob_id(
     assert any(line.startswith("  config.json: HUB-DIGEST-001") and "git blob id" in line
                for line in r.stderr.splitlines()), r.stderr
     _nothing_left(tmp_path, "out")
+
+
+def test_a_tree_listing_over_several_pages_is_pulled_whole(hub: FakeHub, hub_env: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    files = {**_benign_files(), "tokenizer/vocab.txt": b"a\nb\n", "tokenizer/merges.txt": b"a b\n"}
+    hub.add_repo("acme/paged", files)
+    hub.page_size = 2
+    dest = tmp_path / "out"
+    r = modelscan(hub_env, "pull", "acme/paged", "--dest", str(dest))
+    assert r.returncode == 0, r.stderr
+    assert sum(1 for _, p, _ in hub.requests if "/tree/" in p) >= 3  # the client followed the pages
+    for name, content in files.items():
+        assert (dest / name).read_bytes() == (content if isinstance(content, bytes) else content.read())
