@@ -131,7 +131,9 @@ def test_second_scan_of_the_same_commit_reads_no_file_bytes(hub: FakeHub, hub_en
     second = modelscan(hub_env, "scan", "hf://acme/tiny", "-f", "json")
     assert second.returncode == 0, second.stderr
     assert not any(rng is not None for _, _, rng in hub.requests)  # only the revision lookup + access HEAD
-    assert json.loads(second.stdout)["findings"] == json.loads(first.stdout)["findings"]
+    again = json.loads(second.stdout)
+    assert again["findings"] == json.loads(first.stdout)["findings"]
+    assert again["summary"]["bytes_read"] == 0 and "cache" in again["timings"]
     hub.reset_counters()
     third = modelscan(hub_env, "scan", "hf://acme/tiny", "--no-cache", "-f", "json")
     assert third.returncode == 0
