@@ -7,7 +7,6 @@ treated as text. A ``.bin`` holding text still goes to the pickle analyzer.
 
 from __future__ import annotations
 
-import pickletools
 import struct
 from collections.abc import Callable
 
@@ -198,28 +197,68 @@ def _looks_like_pickle_text(head: bytes) -> bool:
 def looks_like_pickle(head: bytes, need_global: bool = False) -> bool:
     """Whether ``head`` parses as a pickle opcode stream up to a STOP or the end of the window.
 
-    With ``need_global`` the stream must also import something (GLOBAL/INST/STACK_GLOBAL) or
-    be a complete small pickle — prose rarely parses that far.
+    With ``need_global`` the stream must also import something (GLOBAL/INST/STACK_GLOBAL), be
+    a complete small pickle, or fill the whole window with opcodes — prose rarely parses that
+    far. Our own opcode walker is used, not ``genops``: its error messages are not a contract,
+    and a 4 KiB text operand or a run of MARKs in front of the payload must not turn a pickle
+    into "text" (CVE-2025-10155 class: a pickle the scanner skips still loads).
     """
-    ops = 0
-    saw_global = False
-    try:
-        for opcode, _arg, _pos in pickletools.genops(head):
-            ops += 1
-            if opcode.name in ("GLOBAL", "INST", "STACK_GLOBAL"):
-                saw_global = True
-            if opcode.name == "STOP":
-                return ops >= 2 and (saw_global or not need_global)
-    except ValueError as exc:
+    ops, saw_global, end = _walk_opcodes(head)
+    if end == "invalid":
         # pickle.load executes every opcode before a bad one, so a stream that imports
         # something and then breaks (payload-then-garbage, nullifAI) is still a pickle.
-        if saw_global and ops >= 2:
-            return True
-        # Running off the end of the sniff window is fine; anything else is not a pickle.
-        if "truncated" not in str(exc) and "at end" not in str(exc):
-            return False
-        if len(head) < SNIFF_BYTES:
-            return False
-    except Exception:
         return saw_global and ops >= 2
-    return ops >= 2 and (saw_global or not need_global)
+    if end == "stop":
+        return ops >= 2 and (saw_global or not need_global)
+    # Ran off the sniff window (or the file) mid-stream.
+    if saw_global:
+        return ops >= 2
+    if len(head) < SNIFF_BYTES:
+        return False
+    if not need_global:
+        return ops >= 2
+    return ops >= 64 or end == "line"
+
+
+_FIXED_ARG = {**dict.fromkeys(b"Khq\x80\x82", 1), **dict.fromkeys(b"M\x83", 2),
+              **dict.fromkeys(b"Jjr\x84", 4), **dict.fromkeys(b"G\x95", 8)}
+_COUNTED_ARG = {**dict.fromkeys(b"UC\x8c\x8a", (1, "<B")), **dict.fromkeys(b"TXB\x8b", (4, "<i")),
+                **dict.fromkeys(b"\x8d\x8e\x96", (8, "<q"))}
+_LINE_ARGS = {**dict.fromkeys(b"IFLSVPgp", 1), **dict.fromkeys(b"ci", 2)}
+_NO_ARG = frozenset(b"(.012NQRabdelostu})]\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x93\x94\x97\x98")
+
+
+def _walk_opcodes(head: bytes) -> tuple[int, bool, str]:
+    """(opcodes decoded, whether one imports, how it ended: stop | window | line | invalid).
+
+    ``line`` means a text operand ran past the window (a long protocol-0 string)."""
+    i, ops, saw_global, n = 0, 0, False, len(head)
+    while i < n:
+        code = head[i]
+        i += 1
+        if code in _NO_ARG:
+            pass
+        elif code in _FIXED_ARG:
+            i += _FIXED_ARG[code]
+        elif code in _COUNTED_ARG:
+            width, fmt = _COUNTED_ARG[code]
+            if i + width > n:
+                return ops + 1, saw_global, "window"
+            (length,) = struct.unpack_from(fmt, head, i)
+            if length < 0:
+                return ops, saw_global, "invalid"
+            i += width + length
+        elif code in _LINE_ARGS:
+            for _ in range(_LINE_ARGS[code]):
+                nl = head.find(b"\n", i)
+                if nl < 0:
+                    return ops + 1, saw_global, "line"
+                i = nl + 1
+        else:
+            return ops, saw_global, "invalid"
+        ops += 1
+        if code in (0x63, 0x69, 0x93):  # GLOBAL, INST, STACK_GLOBAL
+            saw_global = True
+        if code == 0x2E:  # STOP
+            return ops, saw_global, "stop"
+    return ops, saw_global, "window"

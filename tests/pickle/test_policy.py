@@ -108,3 +108,20 @@ def test_user_allow_rule_cannot_hide_a_more_specific_deny(tmp_path: Path) -> Non
 def test_pickle_sniffer_never_raises(head: bytes, need_global: bool) -> None:
     assert looks_like_pickle(head, need_global) in (True, False)
     assert isinstance(sniff_bytes(head, "model.bin"), str)
+
+
+def test_sniffer_does_not_call_a_pickle_text_because_of_a_long_first_line(tmp_path: Path) -> None:
+    """A 5 KB protocol-0 string in front of the payload used to make the sniff say "text"."""
+    marker = tmp_path / "m"
+    data = b"V" + b"a" * 5000 + b"\n0" + call_global("os", "system", uni(f"touch {marker}")) + STOP
+    assert sniff_bytes(data[:4096], "model.bin") == "pickle"
+    path = tmp_path / "model.bin"
+    path.write_bytes(data)
+    run_python(f"import pickle\npickle.load(open({str(path)!r}, 'rb'))")
+    assert marker.exists()
+
+
+def test_sniffer_does_not_call_a_pickle_text_because_of_mark_padding() -> None:
+    data = b"(" * 5000 + glob("os", "system") + b"(S'true'\ntR."
+    assert sniff_bytes(data[:4096], "weights") == "pickle"
+    assert sniff_bytes(b"This is a README about the model.\n" * 200, "notes") == "text"
