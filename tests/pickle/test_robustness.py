@@ -40,7 +40,7 @@ def _check(analysis: Analysis) -> None:
         assert isinstance(f.severity, Severity)
 
 
-@settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=512))
 def test_random_bytes_never_raise(data: bytes) -> None:
     _check(scan_bytes(data))
@@ -51,7 +51,7 @@ _SEEDS = [
 ] + [os_system(Path("/nonexistent/m"))]
 
 
-@settings(max_examples=400, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(_SEEDS), st.lists(st.tuples(st.integers(0, 4096), st.integers(0, 255)), max_size=6),
        st.integers(0, 4096))
 def test_mutated_pickles_never_raise_and_never_pass_silently_when_broken(
