@@ -41,6 +41,7 @@ from scanner.sources.hf import (
 from scanner.sources.interface import SourceError
 
 REPORT_NAME = "modelscan-report.json"
+BOM_NAME = "modelscan-aibom.cdx.json"
 
 #: Pickle-based weight files that duplicate a folder's safetensors weights (transformers,
 #: diffusers and original-checkpoint layouts). Other pickles (optimizer state, custom data)
@@ -162,7 +163,9 @@ def pull(ref: HubRef, policy: Policy, options: PullOptions, log: Log) -> PullRes
     for path in selection.skipped:
         log(f"skipping {path}: pickle weights duplicated by safetensors (use --all to take it)")
     report = remote_scan(snapshot, selection, options, log)
-    if not report.verdict(policy).passed:
+    # A required signature is checked on the downloaded bytes (the remote scan reads no
+    # model.sig contents), so the remote stage judges the findings only.
+    if not report.verdict(replace(policy, require_signature=False)).passed:
         return PullResult(report, False, "remote-scan", None, selection.skipped)
     return _download_verify_install(snapshot, selection, policy, options, report, log)
 
@@ -176,6 +179,8 @@ def refusal_lines(result: PullResult, policy: Policy) -> list[str]:
     stage = {"remote-scan": "the remote scan", "verify": "the digest check",
              "local-scan": "the local rescan"}.get(result.stage, result.stage)
     lines = [f"refused by {stage}; nothing was written to the destination"]
+    lines += [f"  {reason}" for reason in result.report.verdict(policy).reasons
+              if "signature" in reason]
     threshold = policy.fail_on if result.stage != "verify" else Severity.HIGH
     for f in result.report.findings:
         counted = policy.effective(f)
@@ -199,11 +204,18 @@ def _download_verify_install(snapshot: HubSnapshot, selection: Selection, policy
         log(f"all {len(selection.files)} file(s) match the hub's digests; rescanning locally")
         local = scan_target(str(staging), rules_dirs=options.rules_dirs, hash_files=False)
         local = _pinned(local, snapshot, selection, remote)
+        local = _with_signature(local, staging, policy)
         if not local.verdict(policy).passed:
             return PullResult(local, False, "local-scan", None, selection.skipped)
         from scanner.report import renderer_for
 
         (staging / REPORT_NAME).write_text(renderer_for("json").render(local, policy), encoding="utf-8")
+        try:
+            from sbom import write_sbom
+        except ImportError:  # the sbom extra is optional; the report is still written
+            log(f"no AI-BOM written: install model-scanner[sbom] for {BOM_NAME}")
+        else:
+            write_sbom(local, staging / BOM_NAME, policy)
         if dest.exists():
             dest.rmdir()  # an empty folder the user made for us; rename cannot replace it portably
         os.rename(staging, dest)
@@ -286,6 +298,22 @@ def _pinned(local: Report, snapshot: HubSnapshot, selection: Selection, remote: 
     return _with_findings(replace(local, target=f"hf://{snapshot.ref.display}",
                                   revision=snapshot.commit, artifacts=artifacts,
                                   bytes_total=sum(f.size for f in selection.files)), skipped)
+
+
+def _with_signature(report: Report, staging: Path, policy: Policy) -> Report:
+    """Verify the downloaded folder's ``model.sig`` (or require one) as ``scan`` does; the
+    signer comes from the policy file's ``signatures:`` section. The verifier reuses the
+    digests already checked against the hub, so no file is read twice."""
+    from signatures.paths import default_signature_path
+
+    if not policy.require_signature and not default_signature_path(staging).is_file():
+        return report
+    from signatures.policy_file import load_signature_policy
+    from signatures.scan_step import attach_signature
+
+    from_file = load_signature_policy(policy.source) if Path(policy.source).is_file() else None
+    method = from_file.method if from_file is not None else None
+    return attach_signature(report, str(staging), method, None, policy.require_signature)
 
 
 def _skipped_findings(paths: Sequence[str]) -> tuple[Finding, ...]:

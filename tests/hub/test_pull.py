@@ -6,6 +6,7 @@ pinned commit, and nothing may land there unless every check passed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -47,6 +48,33 @@ def test_benign_repo_is_pulled_pinned_to_the_scanned_commit(hub: FakeHub, hub_en
     resolves = _resolve_requests(hub)
     assert resolves and all(f"/resolve/{commit}/" in p for p in resolves)
     assert sum(1 for _, p, _ in hub.requests if "/revision/" in p) == 1
+
+
+def test_pull_leaves_an_ai_bom_of_the_pinned_commit_beside_the_model(
+        hub: FakeHub, hub_env: dict[str, str], tmp_path: Path) -> None:
+    repo = hub.add_repo("acme/tiny", _benign_files())
+    commit = repo.refs["main"]
+    dest = tmp_path / "out"
+    r = modelscan(hub_env, "pull", "acme/tiny", "--dest", str(dest))
+    assert r.returncode == 0, r.stderr
+    bom = json.loads((dest / "modelscan-aibom.cdx.json").read_text())
+    [model] = [c for c in bom["components"] if c["type"] == "machine-learning-model"]
+    assert model["purl"] == f"pkg:huggingface/acme/tiny@{commit}"
+    files = {c["name"]: c for c in model.get("components", [])}
+    digest = hashlib.sha256(repo.commits[commit]["model.safetensors"].read()).hexdigest()
+    assert files["model.safetensors"]["hashes"] == [{"alg": "SHA-256", "content": digest}]
+
+
+def test_pull_requiring_a_signature_refuses_an_unsigned_repo(
+        hub: FakeHub, hub_env: dict[str, str], tmp_path: Path) -> None:
+    hub.add_repo("acme/tiny", _benign_files())
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("require_signature: true\n")
+    dest = tmp_path / "out"
+    r = modelscan(hub_env, "pull", "acme/tiny", "--dest", str(dest), "--policy", str(policy))
+    assert r.returncode == 1, r.stderr
+    assert "signature" in r.stderr
+    _nothing_left(tmp_path, "out")
 
 
 def test_redundant_pickle_weights_are_skipped_unless_all(hub: FakeHub, hub_env: dict[str, str],
@@ -198,7 +226,7 @@ def test_include_and_exclude_globs_choose_what_is_scanned_and_pulled(
                   "--exclude", "extra/*", "--dest", str(dest))
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in dest.iterdir()) == ["config.json", "model.safetensors",
-                                                      "modelscan-report.json"]
+                                                      "modelscan-aibom.cdx.json", "modelscan-report.json"]
     assert not any("evil.bin" in p or "onnx" in p for p in _resolve_requests(hub))
 
 
