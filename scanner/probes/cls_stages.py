@@ -69,9 +69,12 @@ class ClassifierProbe:
 
 
 def confident_texts(lm: LoadedModel, pool: PromptSet, per_class: int) -> tuple[PromptSet, list[int]]:
-    """The ``per_class`` most confidently classified texts of each predicted class."""
-    probs = ops.class_probs(lm, [pool.with_insert(i, (), None) for i in range(len(pool.words))])
-    conf, pred = probs.max(-1)
+    """The ``per_class`` texts of each predicted class with the largest logit margin (probabilities
+    saturate at 1.0 and cannot rank them)."""
+    logits = ops.class_logits(lm, [pool.with_insert(i, (), None) for i in range(len(pool.words))])
+    top2 = logits.topk(min(2, logits.shape[1]), dim=-1).values
+    conf = top2[:, 0] - top2[:, -1]
+    pred = logits.argmax(-1)
     keep: list[int] = []
     for c in sorted(set(pred.tolist())):
         rows = [i for i in range(len(pred)) if int(pred[i]) == c]

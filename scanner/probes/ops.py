@@ -77,9 +77,14 @@ def greedy(lm: LoadedModel, seqs: Sequence[Sequence[int]], steps: int) -> list[t
     return results
 
 
-@torch.no_grad()
 def class_probs(lm: LoadedModel, seqs: Sequence[Sequence[int]]) -> torch.Tensor:
     """[n, classes] float32 probabilities of a sequence classifier."""
+    return torch.softmax(class_logits(lm, seqs), dim=-1)
+
+
+@torch.no_grad()
+def class_logits(lm: LoadedModel, seqs: Sequence[Sequence[int]]) -> torch.Tensor:
+    """[n, classes] float32 logits of a sequence classifier."""
     out = []
     step = batch_size(lm, max(len(s) for s in seqs))
     for i in range(0, len(seqs), step):
@@ -91,7 +96,7 @@ def class_probs(lm: LoadedModel, seqs: Sequence[Sequence[int]]) -> torch.Tensor:
             ids[j, :len(s)] = torch.tensor(list(s))
             mask[j, :len(s)] = 1
         logits = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device)).logits
-        out.append(torch.softmax(logits.float(), dim=-1).cpu())
+        out.append(logits.float().cpu())
     return torch.cat(out)
 
 

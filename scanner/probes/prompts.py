@@ -131,7 +131,8 @@ def framing(tokenizer: PreTrainedTokenizerBase) -> Framing:
 
 
 def build_prompts(tokenizer: PreTrainedTokenizerBase, vocab_size: int, n: int, seed: int,
-                  texts: tuple[str, ...] = GENERIC_PROMPTS, frame: bool = True) -> PromptSet:
+                  texts: tuple[str, ...] = GENERIC_PROMPTS, frame: bool = True, head_only: bool = True
+                  ) -> PromptSet:
     rng = random.Random(seed)
     unk = tokenizer.unk_token_id
     chosen = [texts[i % len(texts)] for i in range(n)]
@@ -141,7 +142,9 @@ def build_prompts(tokenizer: PreTrainedTokenizerBase, vocab_size: int, n: int, s
     synthetic = unknown > 0.2
     if synthetic:
         pool = ordinary_ids(tokenizer, vocab_size)
-        head = pool[: max(8, len(pool) // 2)]  # frequency-ordered vocabularies: the common half
+        # Frequency-ordered vocabularies: the common half reads most like ordinary text. Classifiers
+        # take the whole vocabulary, so that some texts carry strong class evidence (high margin).
+        head = pool[: max(8, len(pool) // 2)] if head_only else pool
         encoded = [[(rng.choice(head),) for _ in range(rng.randint(5, 9))] for _ in range(n)]
     fr = framing(tokenizer) if frame else Framing((), (), False)
     return PromptSet(tuple(tuple(p) for p in encoded), fr, synthetic)

@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import torch
@@ -276,7 +276,7 @@ def _probe_lm(lm: LoadedModel, base: LoadedModel | None, options: ProbeOptions, 
 def _probe_classifier(lm: LoadedModel, base: LoadedModel | None, options: ProbeOptions, sizes: Sizes,
                       ordinary: list[int], static_cands: list[int], log: StageLog, notes: list[str]
                       ) -> tuple[list[Candidate], dict[str, float]]:
-    pool_texts = build_prompts(lm.tokenizer, lm.vocab_size, 128, options.seed)
+    pool_texts = build_prompts(lm.tokenizer, lm.vocab_size, 512, options.seed, head_only=False)
     texts, labels = cls_stages.confident_texts(lm, pool_texts, sizes.verify_prompts)
     notes.append(f"{len(texts.words)} confidently classified texts ("
                  + ("random vocabulary words" if texts.synthetic else "generic English") + ")")
@@ -305,4 +305,24 @@ def _probe_classifier(lm: LoadedModel, base: LoadedModel | None, options: ProbeO
         log.run("scan", scan, None)
     else:
         notes.append(f"single-token scan skipped: {len(ordinary)} tokens (use --deep)")
-    return verified.all, {}
+    return natural_level_discount(verified.all), {}
+
+
+NATURAL_RANK = 4
+"""A classifier has many natural class words (every sentiment word flips some texts); a trigger is
+one to three tokens. The flip rate of the NATURAL_RANK-th best single token toward the same class
+is the model's natural level, and a candidate must beat it, not only random tokens (PICCOLO's
+discriminativity idea, reduced to a rank statistic)."""
+
+
+def natural_level_discount(candidates: list[Candidate]) -> list[Candidate]:
+    out = []
+    for c in candidates:
+        same = sorted((o.agreement for o in candidates
+                       if o.extra.get("target_class") == c.extra.get("target_class")
+                       and isinstance(o.extra.get("trigger_ids"), list)
+                       and len(o.extra["trigger_ids"]) == 1), reverse=True)  # type: ignore[arg-type]
+        natural = same[NATURAL_RANK - 1] if len(same) >= NATURAL_RANK else 0.0
+        out.append(replace(c, null_high=max(c.null_high, natural),
+                           extra={**c.extra, "natural_level": round(natural, 4)}))
+    return out
