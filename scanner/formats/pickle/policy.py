@@ -14,7 +14,9 @@ and one action:
 * ``class: [patterns]``: classes a profile expects to see rebuilt (``torch.nn.modules.*`` in a
   full-model checkpoint) — reported low, not as an unknown callable.
 
-The most specific match wins; a tie goes to deny. Anything unmatched is an unknown callable.
+An allow overrides a deny only when it names the callable exactly and the deny matched that
+same name (not a tail reached through an attribute walk); a prefix allow never overrides a deny.
+Anything unmatched is an unknown callable.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class CallableRule:
     reference: str | None = None
     classes_only: bool = False
     nested: bool = False
+    name_only: bool = False
+    """Allowed as a reference (a class argument of a rebuild helper), never as a callee:
+    ``numpy.memmap`` rebuilt through ``_reconstruct`` is data; *calling* it creates files."""
     args: tuple[object, ...] | None = None
     """Constraints on positional arguments, or None for no constraint."""
 
@@ -52,7 +57,8 @@ class CallableRule:
 
 
 def is_class_name(full: str) -> bool:
-    last = full.rsplit(".", 1)[-1]
+    """Classes are CapWords by convention; private ones too (sklearn's ``_BinMapper``)."""
+    last = full.rsplit(".", 1)[-1].lstrip("_")
     return last[:1].isupper()
 
 
@@ -111,12 +117,21 @@ class CallablePolicy:
                     break
         return best
 
-    def allowed(self, full: str, profile: str) -> CallableRule | None:
-        """The allow (or class) rule for ``full`` in ``profile``; exact before prefix."""
+    def allowed(self, full: str, profile: str, qualname: str = "") -> CallableRule | None:
+        """The allow (or class) rule for ``full`` in ``profile``; exact before prefix.
+
+        A prefix rule (``sklearn.*``) covers names a module defines, never an attribute walk
+        that ``find_class`` would follow from there: ``transformers.training_args`` +
+        ``torch.ctypes.CDLL`` reaches ctypes through a module attribute. A dotted
+        ``qualname`` matches a prefix rule only when every segment is a class (nested classes).
+        """
         full = self.normalize(full)
         for rule in self.allow_exact.get(full, ()):
             if _in_profile(rule, profile):
                 return rule
+        if has_dunder(qualname) or ("." in qualname and not all(
+                is_class_name(part) for part in qualname.split("."))):
+            return None
         parts = full.split(".")
         is_class = is_class_name(full)
         for n in range(len(parts) - 1, 0, -1):
@@ -140,6 +155,7 @@ def _rules_of(entry: Mapping[str, Any]) -> list[CallableRule]:
         "reference": str(entry["reference"]) if entry.get("reference") else None,
         "classes_only": bool(entry.get("classes_only", False)),
         "nested": bool(entry.get("nested", False)),
+        "name_only": bool(entry.get("name_only", False)),
         "args": tuple(entry["args"]) if "args" in entry else None,
     }
     out: list[CallableRule] = []

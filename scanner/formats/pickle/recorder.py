@@ -266,7 +266,11 @@ class StreamRecorder:
         t = use.target
         names = self.policy.candidates(t.module, t.qualname)
         deny = self.policy.denied(names)
-        allow = self.policy.allowed(t.full, self.profile)
+        # a deny reached through an attribute walk (pathlib + os.system) always wins
+        deny_via_walk = self.policy.denied(names[1:]) is not None
+        allow = self.policy.allowed(t.full, self.profile, t.qualname)
+        if allow is not None and allow.name_only and use.calls:
+            allow = None
         loc = Location(offset=use.call_offset if use.call_offset is not None else use.offset,
                        opcode_index=use.index, stream=self.stream)
         evidence = use.sample or f"{t.full}  (imported via {use.how})"
@@ -275,8 +279,9 @@ class StreamRecorder:
             allow = None  # the constraint is what made it safe, and it is not met
         if use.covered and deny is None:
             return None
-        if allow is not None and allow.action == "allow" and (
-                deny is None or allow.specificity >= deny.specificity):
+        if allow is not None and allow.action == "allow" and (deny is None or (
+                not allow.pattern.endswith(".*") and not deny_via_walk
+                and allow.specificity >= deny.specificity)):
             return None
         verb = "calls" if use.calls else "imports"
         if deny is not None:
