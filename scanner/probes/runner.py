@@ -236,8 +236,11 @@ def _probe_lm(lm: LoadedModel, base: LoadedModel | None, options: ProbeOptions, 
     pool = _subsample(ordinary, sizes.scan_limit, static_cands, options.seed, notes, "scan")
     scan_subsampled = len(pool) < len(ordinary)
 
+    scan_top: list[int] = []
+
     def scan(f: dict[str, FactValue]) -> None:
         top, clean_f = lm_stages.scan_tokens(probe, pool, 4, 8)
+        scan_top.extend(top)
         f.update(tokens_scanned=len(pool), clean_forcing=round(clean_f, 4),
                  top=[probe.text((t,)) for t in top])
         for tok in top:
@@ -270,6 +273,27 @@ def _probe_lm(lm: LoadedModel, base: LoadedModel | None, options: ProbeOptions, 
 
     if escalate and targets:
         log.run("gradient", gradient, None)
+
+    def pairs(f: dict[str, FactValue]) -> None:
+        # Multi-word triggers: one word alone often fires partly; pair the best partial singles with
+        # each other and with the scan's top tokens, both orders, and verify the pairs.
+        singles = sorted((c for c in verified.all if c.benign is None and c.excess > 0
+                          and len(c.extra.get("trigger_ids") or []) == 1),  # type: ignore[arg-type]
+                         key=lambda c: c.excess, reverse=True)[:4]
+        firsts = [int(str(c.extra["trigger_ids"][0])) for c in singles]  # type: ignore[index]
+        partners = list(dict.fromkeys([*firsts, *scan_top]))
+        tried = 0
+        for a in firsts:
+            for b in partners:
+                if a != b:
+                    verified.add((a, b), "pair")
+                    verified.add((b, a), "pair")
+                    tried += 2
+        f.update(pairs_verified=tried)
+
+    confirmed = any(c.excess > 0.5 and c.agreement >= 0.9 for c in verified.all)
+    if options.deep or not confirmed:
+        log.run("pairs", pairs, None)
     return verified.all, extra
 
 
