@@ -33,6 +33,7 @@ _BUILTIN_CONTAINERS = {
     "builtins.vars",
 }
 _WRITE_MODES = set("wax+")
+_COPIES = {"shutil.copy", "shutil.copyfile", "shutil.copy2", "shutil.copytree", "shutil.copyfileobj"}
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class _Analyzer:
         self.tainted: set[str] = set()
         self.out: list[Finding] = []
         self.by_cat = {p.category: p for p in patterns}
+        self._lines: list[str] | None = None
 
     def run(self, tree: ast.Module) -> list[Finding]:
         for node in ast.walk(tree):
@@ -179,7 +181,7 @@ class _Analyzer:
         if name is None:
             return
         name = name.removeprefix("builtins.") if name in ("builtins.open",) else name
-        evidence = self._segment(call)
+        evidence = ""  # rendered only when a finding is raised (_add): most calls raise none
         where = " at import time" if at_import else ""
         sink = self.by_cat.get("sinks")
         if sink and sink.matches(name) and self._carries_payload(call):
@@ -206,7 +208,7 @@ class _Analyzer:
             text = fold_str(call.args[0])
             if text is not None:
                 self.out.extend(analyze_source(text, self.artifact, self.rules, self.depth + 1))
-        if name == "open" or name.endswith((".write_text", ".write_bytes")):
+        if name == "open" or name.endswith((".write_text", ".write_bytes")) or name in _COPIES:
             self._write(call, name, evidence, at_import)
 
     def _write(self, call: ast.Call, name: str, evidence: str, at_import: bool) -> None:
@@ -218,6 +220,8 @@ class _Analyzer:
             if mode is None or not (_WRITE_MODES & set(mode)):
                 return
             target: ast.expr | None = call.args[0] if call.args else None
+        elif name in _COPIES:  # save_vocabulary copies its vocab file: only the destination matters
+            target = call.args[1] if len(call.args) > 1 else None
         else:
             func = call.func
             target = func.value if isinstance(func, ast.Attribute) else None
@@ -234,9 +238,12 @@ class _Analyzer:
             self._add("REMOTE-CODE-019", Severity.LOW, "The code writes a file.", call, evidence, name)
 
     def _outside(self, target: ast.expr) -> bool:
+        head = self._leftmost(target)
+        if head and (head.startswith(("/", "~", "\\")) or head[1:3] in (":\\", ":/")):
+            return True  # an absolute path (only where the path starts: d + "/x" is relative to d)
         for node in ast.walk(target):
             text = _const_str(node) if isinstance(node, ast.Constant) else None
-            if text and (text.startswith(("/", "~", "\\")) or ".." in text or text[1:3] == ":\\"):
+            if text and ".." in text.replace("\\", "/").split("/"):
                 return True
             if isinstance(node, (ast.Attribute, ast.Name, ast.Call)):
                 q = self.qualname(node.func if isinstance(node, ast.Call) else node) or ""
@@ -252,6 +259,28 @@ class _Analyzer:
                 ):
                     return True
         return False
+
+    def _leftmost(self, expr: ast.expr) -> str | None:
+        """The literal a path expression starts with (``"/etc/x"``, ``"/etc" + n``, ``f"/etc/{n}"``,
+        ``os.path.join("/etc", n)``), if it starts with one."""
+        for _ in range(20):
+            if isinstance(expr, ast.Constant):
+                return _const_str(expr)
+            if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Div)):
+                expr = expr.left
+            elif isinstance(expr, ast.JoinedStr) and expr.values:
+                expr = expr.values[0]
+            elif (
+                isinstance(expr, ast.Call)
+                and expr.args
+                and (self.qualname(expr.func) or "").endswith(
+                    ("os.path.join", "Path", "PurePath", "PosixPath")
+                )
+            ):
+                expr = expr.args[0]
+            else:
+                return None
+        return None
 
     def _carries_payload(self, call: ast.Call) -> bool:
         decoders = self.by_cat.get("decoders")
@@ -289,13 +318,20 @@ class _Analyzer:
                 self.artifact,
                 msg,
                 Location(line=getattr(node, "lineno", None)),
-                evidence,
+                evidence or self._segment(node),
                 callable=name,
             )
         )
 
     def _segment(self, node: ast.AST) -> str:
-        text = ast.get_source_segment(self.source, node) if self.depth == 0 else None
+        text = None
+        start, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        if self.depth == 0 and start is not None and end is not None:
+            if self._lines is None:
+                self._lines = self.source.splitlines()
+            lines = self._lines[start - 1 : min(end, start + 4)]
+            if lines:
+                text = " ".join(lines)
         return " ".join((text or ast.unparse(node)).split())[:240]
 
 

@@ -197,3 +197,18 @@ def test_yaml_unsafe_load_is_deserialization() -> None:
     assert _scan("import yaml\ndef f(t):\n    return yaml.unsafe_load(t)\n") == [
         ("REMOTE-CODE-016", Severity.HIGH)
     ]
+
+
+def test_copying_vocab_into_save_directory_is_low_but_to_home_is_high() -> None:
+    inside = "from shutil import copyfile\ndef save(self, d):\n    copyfile(self.vocab, d + '/vocab.txt')\n"
+    assert _scan(inside) == [("REMOTE-CODE-019", Severity.LOW)]
+    outside = "import shutil\ndef f(src):\n    shutil.copy(src, '/usr/local/bin/python3')\n"
+    assert _scan(outside) == [("REMOTE-CODE-014", Severity.HIGH)]
+
+
+def test_absolute_destination_built_with_join_or_fstring_is_high() -> None:
+    assert ("REMOTE-CODE-014", Severity.HIGH) in _scan(
+        "import os\ndef f(n):\n    open(os.path.join('/etc', n), 'w')\n"
+    )
+    assert ("REMOTE-CODE-014", Severity.HIGH) in _scan("def f(n):\n    open(f'/etc/{n}', 'w')\n")
+    assert ("REMOTE-CODE-014", Severity.HIGH) in _scan("def f(d):\n    open(d + '/../../x', 'w')\n")
