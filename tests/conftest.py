@@ -14,9 +14,10 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
 
-def run_python(code: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_python(code: str, cwd: Path | None = None, timeout: float = 120,
+               args: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter (a victim's loader), never in the test process."""
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
 
 

@@ -120,10 +120,18 @@ class _Walker:
         self.r = rules
         self.add = add
         self.macros: set[str] = set()
+        self.bindings: dict[str, object] = {}
 
     def walk(self, tree: nodes.Template) -> None:
         # macros the template defines itself are callable like globals (Command-R's tool templates)
         self.macros = {m.name for m in _descendants(tree) if isinstance(m, nodes.Macro)}
+        # {% set k = ['_','_','init','_','_']|join %}: names bound to constants are folded where
+        # they are used, so a dunder spread over assignments is still a dunder.
+        for node in _descendants(tree):
+            if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name):
+                value = fold(node.node, self.bindings)
+                if value is not None:
+                    self.bindings[node.target.name] = value
         for node in _descendants(tree):
             self.visit(node)
 
@@ -161,8 +169,8 @@ class _Walker:
             )
         elif isinstance(node, nodes.Const) and isinstance(node.value, str):
             self.const(node.value, line)
-        elif isinstance(node, (nodes.Concat, nodes.Add, nodes.Mul, nodes.Mod)):
-            folded = fold(node)
+        elif isinstance(node, (nodes.Concat, nodes.Add, nodes.Mul, nodes.Mod, nodes.Assign)):
+            folded = fold(node.node if isinstance(node, nodes.Assign) else node, self.bindings)
             if isinstance(folded, str) and _DUNDER.search(folded):
                 self.add(
                     "TEMPLATE-DUNDER-001",
@@ -211,11 +219,21 @@ class _Walker:
 
     def item(self, node: nodes.Getitem, line: int | None) -> None:
         arg = node.arg
+        base = node.node
+        if isinstance(base, nodes.Name) and (base.name in self.r.globals or base.name in self.r.gadget_roots):
+            self.add(
+                "TEMPLATE-GADGET-001",
+                Severity.HIGH,
+                f"The template subscripts the global `{base.name}` itself, the way sandbox escapes "
+                "walk from a callable to its `__init__.__globals__`.",
+                line,
+                f"{base.name}[...]",
+            )
         if isinstance(arg, (nodes.Slice, nodes.Const)):
             if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
                 self.name(arg.value, line, f"[{arg.value!r}]")
             return
-        folded = fold(arg)
+        folded = fold(arg, self.bindings)
         if isinstance(folded, str):
             self.name(folded, line, f"[{folded!r}] (computed)")
             if not folded.startswith("_") and folded not in self.r.internals:
@@ -253,7 +271,7 @@ class _Walker:
             if node.name in ("map", "selectattr", "rejectattr"):
                 names += list(node.args[:1])
         for expr in names:
-            value = fold(expr)
+            value = fold(expr, self.bindings)
             if isinstance(value, str):
                 for part in value.split("."):
                     self.name(part, line, f"|{node.name}({value!r})")
@@ -289,11 +307,12 @@ class _Walker:
                     line,
                     f".{method}()",
                 )
-        elif not isinstance(callee, nodes.Getitem):
+        else:
             self.add(
                 "TEMPLATE-UNLISTED-001",
                 Severity.MEDIUM,
-                "The template calls the result of an expression.",
+                "The template calls the result of an expression (a subscript or a call), which "
+                "chat templates do not do.",
                 line,
                 type(callee).__name__,
             )
@@ -339,10 +358,11 @@ def _stringy(expr: nodes.Node) -> bool:
     return False
 
 
-def fold(expr: nodes.Node) -> object:
-    """The constant value of ``expr`` when it is built only from literals, else ``None``."""
+def fold(expr: nodes.Node, bindings: Mapping[str, object] | None = None) -> object:
+    """The constant value of ``expr`` when it is built only from literals (and names bound to
+    constants by ``{% set %}``), else ``None``."""
     try:
-        value = _fold(expr, 0)
+        value = _fold(expr, 0, bindings or {})
     except (TypeError, ValueError, OverflowError, IndexError, KeyError, MemoryError):
         return None
     if isinstance(value, str) and len(value) > _MAX_FOLD:
@@ -350,20 +370,22 @@ def fold(expr: nodes.Node) -> object:
     return value
 
 
-def _fold(expr: nodes.Node, depth: int) -> object:
+def _fold(expr: nodes.Node, depth: int, env: Mapping[str, object]) -> object:
     if depth > 50:
         return None
     d = depth + 1
     if isinstance(expr, nodes.Const):
         return expr.value
+    if isinstance(expr, nodes.Name) and expr.ctx == "load":
+        return env.get(expr.name)
     if isinstance(expr, (nodes.List, nodes.Tuple)):
-        items = [_fold(i, d) for i in expr.items]
+        items = [_fold(i, d, env) for i in expr.items]
         return None if any(i is None for i in items) else items
     if isinstance(expr, nodes.Concat):
-        parts = [_fold(n, d) for n in expr.nodes]
+        parts = [_fold(n, d, env) for n in expr.nodes]
         return "".join(str(p) for p in parts) if all(p is not None for p in parts) else None
     if isinstance(expr, (nodes.Add, nodes.Mul, nodes.Mod)):
-        left, right = _fold(expr.left, d), _fold(expr.right, d)
+        left, right = _fold(expr.left, d, env), _fold(expr.right, d, env)
         if left is None or right is None:
             return None
         if isinstance(expr, nodes.Add) and type(left) is type(right) and isinstance(left, (str, int, list)):
@@ -375,8 +397,8 @@ def _fold(expr: nodes.Node, depth: int) -> object:
             return left % args
         return None
     if isinstance(expr, nodes.Filter) and expr.node is not None:
-        base = _fold(expr.node, d)
-        args = [_fold(a, d) for a in expr.args]
+        base = _fold(expr.node, d, env)
+        args = [_fold(a, d, env) for a in expr.args]
         if base is None or any(a is None for a in args):
             return None
         return _apply_filter(expr.name, base, args)

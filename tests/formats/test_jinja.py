@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from scanner.formats.jinja import analyze_template
 from scanner.model import Severity
 from scanner.rules import load_rules
+from tests.conftest import run_python
 from tests.formats.templates import BENIGN
 
 
@@ -119,3 +122,27 @@ def test_deeply_nested_template_does_not_crash() -> None:
 def test_call_to_undefined_function_is_medium_but_own_macros_are_fine() -> None:
     assert _scan("{{ fetch('x') }}") == [("TEMPLATE-UNLISTED-001", Severity.MEDIUM)]
     assert _scan("{% macro fetch(x) %}{{ x }}{% endmacro %}{{ fetch('x') }}") == []
+
+
+def test_dunder_spread_over_set_assignments_is_critical(tmp_path: Path) -> None:
+    # Red-team find: each piece is harmless; only the bindings together make __init__.__globals__.
+    marker = tmp_path / "rendered"
+    source = (
+        "{% set u = ['_','_']|join %}{% set k1 = [u,'init',u]|join %}{% set k2 = [u,'globals',u]|join %}"
+        "{% set o = ['o','s']|join %}{% set p = ['po','pen']|join %}"
+        f"{{% set c = ['touch ', '{marker}']|join %}}{{% set r = ['re','ad']|join %}}"
+        "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+        "{{ namespace[k1][k2][o][p](c)[r]() }}"
+    )
+    assert _worst(source) == Severity.CRITICAL
+    assert not marker.exists()
+    # proof that the template is live under an unsandboxed renderer (as in CVE-2024-34359)
+    proof = run_python(
+        "import jinja2, sys; jinja2.Environment().from_string(sys.argv[1]).render(messages=[])",
+        args=(source,),
+    )
+    assert marker.exists(), proof.stderr
+
+
+def test_subscripting_a_global_callable_is_high() -> None:
+    assert _worst("{% set k = messages[0]['role'] %}{{ namespace[k] }}") == Severity.HIGH
