@@ -118,9 +118,65 @@ class _Analyzer:
                     self.aliases[a.asname or a.name] = f"{node.module}.{a.name}"
         self._bind_aliases(tree)
         self._taint(tree)
+        called: set[int] = set()
         for call, at_import in _calls(tree):
+            called.add(id(call.func))
             self._call(call, at_import)
+        # `run = os.system` binds an alias that _call resolves where it is called: not a use yet
+        bound = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Assign) and len(n.targets) == 1
+                 and isinstance(n.targets[0], ast.Name) and n.targets[0].id in self.aliases}
+        for node, at_import in _walk(tree):
+            if isinstance(node, (ast.Attribute, ast.Name)) and id(node) not in called | bound:
+                self._reference(node, at_import)
+            if isinstance(node, ast.Attribute):
+                self._escape(node, at_import)
         return self.out
+
+    def _dynamic_dangerous_import(self, call: ast.Call, name: str, at_import: bool) -> None:
+        """``__import__("os")``/``import_module("subprocess")``: a plain ``import`` would do, so
+        importing a process/code/native module by string is a way to hide it."""
+        if name not in ("__import__", "builtins.__import__", "importlib.import_module") or not call.args:
+            return
+        module = fold_str(call.args[0])
+        if module and module.split(".")[0] in _HIDDEN_IMPORTS:
+            self._add("REMOTE-CODE-012", Severity.CRITICAL if at_import else Severity.HIGH,
+                      f"The code imports `{module}` by string"
+                      + (" at import time" if at_import else "") + ", hiding what it uses.",
+                      call, "", module)
+
+    # -- indirect use -----------------------------------------------------------------------
+    def _reference(self, node: ast.Attribute | ast.Name, at_import: bool) -> None:
+        """A dangerous callable that is not called where it is named — ``[os.system][0](…)``,
+        ``map(os.system, …)``, ``os.system.__call__(…)``, ``f = os.system`` — is still used."""
+        name = self.qualname(node)
+        if name is None or not isinstance(node.ctx, ast.Load):
+            return
+        if isinstance(node, ast.Name) and (name == node.id or "." not in name):
+            return  # a plain local name, or an imported module itself
+        for candidate in _tails(name):
+            for pat in self.patterns:
+                if pat.rule and not pat.dynamic_only and pat.matches(candidate):
+                    # taking the reference runs nothing; where it is called decides, so the
+                    # function-level severity applies
+                    self._add(pat.rule, pat.severity, f"The code takes `{candidate}` as a value "
+                              f"and calls it indirectly ({pat.category}).", node, "", candidate)
+                    return
+
+    def _escape(self, node: ast.Attribute, at_import: bool) -> None:
+        """Introspection that leaves the module's namespace: ``f.__globals__``, ``os.__dict__``,
+        ``type(x).__getattribute__``, ``cls.__subclasses__()`` — never needed by modeling code."""
+        base = self.qualname(node.value)
+        module_dict = node.attr == "__dict__" and base is not None and base.split(".")[0] in self._modules
+        if node.attr in _ESCAPES or module_dict:
+            self._add("REMOTE-CODE-021", Severity.CRITICAL if at_import else Severity.HIGH,
+                      f"The code reads `{node.attr}`"
+                      + (" at import time" if at_import else "")
+                      + ", the introspection path to other modules' functions (sandbox-escape style).",
+                      node, "", node.attr)
+
+    @property
+    def _modules(self) -> set[str]:
+        return {v.split(".")[0] for v in self.aliases.values()} | set(self.aliases)
 
     # -- name resolution -------------------------------------------------------------------
     def _bind_aliases(self, tree: ast.Module) -> None:
@@ -177,9 +233,20 @@ class _Analyzer:
 
     # -- checks ----------------------------------------------------------------------------
     def _call(self, call: ast.Call, at_import: bool) -> None:
+        func = call.func
+        if isinstance(func, ast.Attribute) and func.attr == "__getattribute__" and call.args:
+            # type(os).__getattribute__(os, "system"): attribute lookup on a module, by string
+            target = self.qualname(call.args[0])
+            if target is not None and target.split(".")[0] in self._modules:
+                self._add("REMOTE-CODE-021", Severity.CRITICAL if at_import else Severity.HIGH,
+                          f"The code looks up an attribute of the module `{target}` by string through "
+                          "`__getattribute__`, hiding what it calls.", call, "", target)
         name = self.qualname(call.func)
+        if name is None and isinstance(call.func, ast.Attribute) and call.func.attr in _PATH_WRITES:
+            name = f"<object>.{call.func.attr}"  # Path(...).write_text(...): the receiver is a call
         if name is None:
             return
+        self._dynamic_dangerous_import(call, name, at_import)
         name = name.removeprefix("builtins.") if name in ("builtins.open",) else name
         evidence = ""  # rendered only when a finding is raised (_add): most calls raise none
         where = " at import time" if at_import else ""
@@ -194,9 +261,11 @@ class _Analyzer:
                 name,
             )
             return
+        candidates = _tails(name)
         for pat in self.patterns:
-            if not pat.rule or not pat.matches(name):
+            if not pat.rule or not any(pat.matches(c) for c in candidates):
                 continue
+            name = next(c for c in candidates if pat.matches(c))
             if pat.dynamic_only and call.args and _const_str(call.args[0]) is not None:
                 continue
             sev = pat.module_severity if at_import else pat.severity
@@ -441,6 +510,42 @@ def _calls(tree: ast.Module) -> Iterator[tuple[ast.Call, bool]]:
         for child in ast.iter_child_nodes(node):
             inner = at_import
             # a function's body runs when called; its decorators and defaults run on import
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and child in node.body:
+                inner = False
+            if isinstance(node, ast.Lambda) and child is node.body:
+                inner = False
+            if isinstance(node, ast.If) and _is_main_guard(node.test) and child is not node.test:
+                inner = False
+            stack.append((child, inner))
+
+
+#: modules whose import by string (``__import__("os")``) only hides a process/code/native sink
+_HIDDEN_IMPORTS = frozenset({"os", "posix", "nt", "subprocess", "pty", "socket", "ctypes", "builtins",
+                             "sys", "shutil", "runpy", "code", "marshal", "pickle", "_pickle", "importlib"})
+#: path methods that change files whatever the receiver is
+_PATH_WRITES = frozenset({"write_text", "write_bytes"})
+
+#: attributes that walk from an object to other modules' namespaces or to code objects
+#: (``__func__``, ``__mro__``, ``__getattribute__`` on objects are ordinary Python and left alone)
+_ESCAPES = frozenset({"__globals__", "__builtins__", "__subclasses__", "__code__", "__closure__",
+                      "f_globals", "f_locals", "f_back", "gi_frame", "tb_frame"})
+
+
+def _tails(name: str) -> list[str]:
+    """``posixpath.os.system`` is ``os.system``: modules re-export the modules they import,
+    so every tail of an attribute chain is a name the code may really reach."""
+    parts = name.split(".")
+    return [".".join(parts[i:]) for i in range(len(parts) - 1)] or [name]
+
+
+def _walk(tree: ast.Module) -> Iterator[tuple[ast.AST, bool]]:
+    """Every node, with whether it runs at import time (same rules as ``_calls``)."""
+    stack: list[tuple[ast.AST, bool]] = [(tree, True)]
+    while stack:
+        node, at_import = stack.pop()
+        yield node, at_import
+        for child in ast.iter_child_nodes(node):
+            inner = at_import
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and child in node.body:
                 inner = False
             if isinstance(node, ast.Lambda) and child is node.body:
