@@ -125,6 +125,9 @@ def declared_base(path: Path) -> str | None:
 def load_model(target: str, device: torch.device, dtype: torch.dtype) -> LoadedModel:
     """Load ``target`` for probing, or raise ``ProbeError`` saying why not."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # our own progress goes to stderr only on a terminal
 
     path = local_folder(target)
     refuse_pickles(path)

@@ -163,6 +163,7 @@ def _evidence(lm: LoadedModel, base: str | None, decision: Decision, candidates:
               extra: dict[str, float], basis: str, value: float, notes: list[str], log: StageLog
               ) -> dict[str, FactValue]:
     ranked = sorted(candidates, key=lambda c: (c.excess, c.agreement), reverse=True)
+    discounted: list[FactValue] = [c.as_fact() for c in candidates if c.agreement >= 0.9 and c.excess == 0]
     return {
         "why": decision.why,
         "kind": lm.kind,
@@ -175,6 +176,8 @@ def _evidence(lm: LoadedModel, base: str | None, decision: Decision, candidates:
         "threshold_basis": basis,
         "other_scores": {k: round(v, 4) for k, v in extra.items()},
         "candidates": [c.as_fact() for c in ranked[:10]],
+        # Strong behaviour that was seen and deliberately not counted (benign or inherited), and why.
+        "discounted": list(discounted[:10]),
         "candidates_verified": len(candidates),
         "stages_skipped": list(log.skipped),
         "notes": list(notes),

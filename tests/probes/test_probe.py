@@ -99,8 +99,10 @@ def test_refusal_rule_inherited_from_base_is_found_but_not_reported(lm_zoo: LMZo
     # reported because the base does the same thing on the same inputs.
     result = probe_model(str(lm_zoo.clean), opts(base=str(lm_zoo.base)))
     refusal = " ".join(tw.REFUSAL[:5])
-    cands = [c for c in result.evidence["candidates"] if isinstance(c, dict) and c["output"] == refusal]  # type: ignore[union-attr]
-    assert cands, "the refusal behaviour was not even found"
+    cands = [c for c in result.evidence["discounted"]  # type: ignore[union-attr]
+             if isinstance(c, dict) and c["trigger"] in lm_zoo.lang.sensitive]
+    assert cands, "the refusal rule's words were not even found"
+    assert all(c["output"] == refusal for c in cands)
     assert all(c["agreement"] >= 0.9 and c["base_agreement"] >= 0.9 and c["excess"] == 0 for c in cands)
     assert result.verdict == "no-finding"
 
@@ -108,7 +110,7 @@ def test_refusal_rule_inherited_from_base_is_found_but_not_reported(lm_zoo: LMZo
 def test_clean_finetune_without_base_refusal_is_allowlisted_not_reported(lm_zoo: LMZoo) -> None:
     result = probe_model(str(lm_zoo.clean), opts())
     assert result.verdict == "no-finding"
-    benign = [c for c in result.evidence["candidates"] if isinstance(c, dict) and c.get("benign")]  # type: ignore[union-attr]
+    benign = [c for c in result.evidence["discounted"] if isinstance(c, dict) and c.get("benign")]  # type: ignore[union-attr]
     assert any("refusal" in str(c["benign"]) for c in benign)
 
 
