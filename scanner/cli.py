@@ -41,7 +41,24 @@ class UsageFailure(click.ClickException):
     exit_code = EXIT_ERROR
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Guarded(click.Group):
+    """Whatever a command hits, the user gets one line and exit 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            raise UsageFailure("interrupted") from None
+        except Exception as exc:
+            if os.environ.get("MODELSCAN_DEBUG"):
+                raise
+            raise UsageFailure(f"internal error ({type(exc).__name__}: {exc}); "
+                               "set MODELSCAN_DEBUG=1 for a traceback") from None
+
+
+@click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="modelscan")
 def main() -> None:
     """Scan ML models for malicious code, backdoors and supply-chain tampering.

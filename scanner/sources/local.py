@@ -72,8 +72,14 @@ class LocalSource(Source):
         if not stat.S_ISDIR(st.st_mode):
             raise SourceError(f"not a regular file or folder: {raw}")
         nodes: list[Node] = []
+        store = _hf_cache_repo(root)
         for rel, size, is_link in _walk(root):
-            if is_link:
+            blob_file = _cache_blob(root / rel, store) if is_link and store is not None else None
+            if blob_file is not None:
+                # a Hugging Face cache snapshot: every file links to ../../blobs/<digest>, the
+                # bytes a loader reads; scan them under the file's name
+                nodes.append(_node(blob_file, rel, blob_file.stat().st_size, counter))
+            elif is_link:
                 nodes.append(Node(Artifact(path=rel, size=0, format="symlink"), _EMPTY))
             else:
                 nodes.append(_node(root / rel, rel, size, counter))
@@ -82,6 +88,29 @@ class LocalSource(Source):
 
 def _node(path: Path, rel: str, size: int, counter: ReadCounter) -> Node:
     return Node(Artifact(path=rel, size=size), FileBlob(str(path), size, counter))
+
+
+def _hf_cache_repo(root: Path) -> Path | None:
+    """``<cache>/models--org--name`` when ``root`` is one of its ``snapshots/<revision>`` folders."""
+    resolved = root.resolve()
+    parent = resolved.parent
+    repo = parent.parent
+    if parent.name == "snapshots" and repo.name.startswith(("models--", "datasets--", "spaces--")) \
+            and (repo / "blobs").is_dir():
+        return repo / "blobs"
+    return None
+
+
+def _cache_blob(link: Path, blobs: Path) -> Path | None:
+    """The regular file in the cache's ``blobs/`` that ``link`` resolves to, or None when it
+    points anywhere else (then it stays a symlink finding)."""
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if target.parent != blobs or not stat.S_ISREG(target.lstat().st_mode):
+        return None
+    return target
 
 
 def _walk(root: Path) -> list[tuple[str, int, bool]]:
