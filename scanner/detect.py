@@ -7,6 +7,7 @@ treated as text. A ``.bin`` holding text still goes to the pickle analyzer.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable
 
@@ -38,6 +39,13 @@ IMAGE = "image"
 EMPTY = "empty"
 SYMLINK = "symlink"
 UNKNOWN = "unknown"
+TF_BUNDLE_INDEX = "tf-bundle-index"
+TF_BUNDLE_DATA = "tf-bundle-data"
+TF_FINGERPRINT = "tf-fingerprint"
+
+#: LevelDB/TensorFlow table footer magic (tensorflow/core/lib/io/format.h, kTableMagicNumber)
+_TABLE_MAGIC = struct.pack("<Q", 0xDB4775248B80FB57)
+_BUNDLE_DATA = re.compile(r"^(?P<prefix>(?:.*/)?[^/]+)\.data-\d{5}-of-\d{5}$")
 
 _TEXT_NAMES = (
     ".md", ".txt", ".json", ".jsonl", ".py", ".jinja", ".j2", ".yaml", ".yml", ".toml", ".cfg",
@@ -262,3 +270,36 @@ def _walk_opcodes(head: bytes) -> tuple[int, bool, str]:
         if code == 0x2E:  # STOP
             return ops, saw_global, "stop"
     return ops, saw_global, "window"
+
+
+def is_tf_bundle_index(blob: Blob) -> bool:
+    """A TensorFlow checkpoint index (``variables.index``): an SSTable ending in the table magic."""
+    return blob.size >= 48 and blob.read_at(blob.size - 8, 8) == _TABLE_MAGIC
+
+
+def bundle_index_for(path: str) -> str | None:
+    """``variables/variables.index`` for ``variables/variables.data-00000-of-00001``."""
+    m = _BUNDLE_DATA.match(path)
+    return f"{m.group('prefix')}.index" if m else None
+
+
+def is_tf_fingerprint(head: bytes) -> bool:
+    """A SavedModel ``fingerprint.pb``: a few varint fields (checksums and a version), nothing else."""
+    if not 2 <= len(head) <= 128:
+        return False
+    pos = 0
+    while pos < len(head):
+        tag = head[pos]
+        if tag & 0x07 != 0 or not 1 <= tag >> 3 <= 6:
+            return False
+        pos += 1
+        for _ in range(10):
+            if pos >= len(head):
+                return False
+            more = head[pos] & 0x80
+            pos += 1
+            if not more:
+                break
+        else:
+            return False
+    return True

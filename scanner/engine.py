@@ -14,7 +14,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from scanner import __version__
-from scanner.detect import SYMLINK, UNKNOWN, sniff
+from scanner.detect import (
+    SNIFF_BYTES,
+    SYMLINK,
+    TF_BUNDLE_DATA,
+    TF_BUNDLE_INDEX,
+    TF_FINGERPRINT,
+    UNKNOWN,
+    bundle_index_for,
+    is_tf_bundle_index,
+    is_tf_fingerprint,
+    sniff,
+)
 from scanner.formats.interface import Analysis, Context, Limits
 from scanner.formats.registry import Unavailable, analyzer_for, tree_analyzers
 from scanner.hashing import sha256_blobs
@@ -124,6 +135,8 @@ def _scan_node(node: Node, context: Context, out: _Collected) -> None:
     except Exception as exc:  # an unreadable file is a finding, not a crash
         fmt = UNKNOWN
         out.findings.append(_failed(art.path, f"the file could not be read: {exc}"))
+    if fmt == UNKNOWN:
+        fmt = _companion_format(node, context)
     analysis = _analyze(node, fmt, context)
     final_fmt = analysis.format or fmt
     out.artifacts.append(replace(art, format=final_fmt))
@@ -144,6 +157,23 @@ def _scan_node(node: Node, context: Context, out: _Collected) -> None:
             out.artifacts.append(child.artifact)
             continue
         _scan_node(child, context, out)
+
+
+def _companion_format(node: Node, context: Context) -> str:
+    """Formats with no magic at their start, recognized by structure: a TensorFlow checkpoint
+    index (table magic at its end), the raw tensor shard such an index describes (only beside
+    a valid index), a SavedModel fingerprint. Anything else stays unknown (fail closed)."""
+    blob, path = node.blob, node.artifact.path
+    if is_tf_bundle_index(blob):
+        return TF_BUNDLE_INDEX
+    if is_tf_fingerprint(blob.head(SNIFF_BYTES)):
+        return TF_FINGERPRINT
+    index = bundle_index_for(path)
+    if index is not None and context.tree is not None:
+        sibling = next((n for n in context.tree.nodes if n.artifact.path == index), None)
+        if sibling is not None and is_tf_bundle_index(sibling.blob):
+            return TF_BUNDLE_DATA
+    return UNKNOWN
 
 
 def _analyze(node: Node, fmt: str, context: Context) -> Analysis:

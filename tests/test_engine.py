@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import scanner
@@ -70,3 +71,36 @@ def test_internal_errors_end_in_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "internal error (ZeroDivisionError" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _sstable(payload: bytes) -> bytes:
+    # a TensorBundle index is an SSTable: blocks, then a 48-byte footer ending in the table magic
+    return payload + b"\x00" * 40 + struct.pack("<Q", 0xDB4775248B80FB57)
+
+
+def test_tensorflow_checkpoint_side_files_are_recognized_by_structure(tmp_path: Path) -> None:
+    variables = tmp_path / "variables"
+    variables.mkdir()
+    (variables / "variables.index").write_bytes(_sstable(b"\x00\x11" * 30))
+    (variables / "variables.data-00000-of-00001").write_bytes(bytes(range(256)) * 8)
+    (tmp_path / "fingerprint.pb").write_bytes(b"\x08\xd2\x85\xd8\xcc\x04\x10\x95\x9a\xef\x3a\x28\x01")
+    report = scanner.scan(tmp_path)
+    assert report.findings == ()
+    assert {a.path: a.format for a in report.artifacts} == {
+        "fingerprint.pb": "tf-fingerprint",
+        "variables/variables.data-00000-of-00001": "tf-bundle-data",
+        "variables/variables.index": "tf-bundle-index",
+    }
+
+
+def test_a_data_shard_without_a_valid_index_stays_unknown(tmp_path: Path) -> None:
+    (tmp_path / "variables.index").write_bytes(b"\x01\xfe\x00" * 30)  # binary, no table magic
+    (tmp_path / "variables.data-00000-of-00001").write_bytes(bytes(range(256)) * 8)
+    rules = sorted(f.rule_id for f in scanner.scan(tmp_path).findings)
+    assert rules == ["SCAN-UNKNOWN-001", "SCAN-UNKNOWN-001"]
+
+
+def test_a_pickle_named_like_a_data_shard_is_still_a_pickle(tmp_path: Path) -> None:
+    (tmp_path / "variables.index").write_bytes(_sstable(b"\x00" * 16))
+    (tmp_path / "variables.data-00000-of-00001").write_bytes(b"cos\nsystem\n(S'true'\ntR.")
+    assert [f.rule_id for f in scanner.scan(tmp_path).findings] == ["PICKLE-EXEC-001"]

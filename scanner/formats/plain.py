@@ -1,4 +1,5 @@
-"""Text, JSON, images and empty files: formats no model loader executes.
+"""Text, JSON, images, empty files and TensorFlow checkpoint side files (index, raw tensor
+shards, fingerprint): formats no model loader executes.
 
 They are recognized so that they are not reported as unknown; repo-level analyzers
 (``hfrepo``) look at the ones that matter (configs, templates, code) in context.
@@ -11,7 +12,7 @@ from scanner.sources.interface import Node
 
 
 class PlainAnalyzer(Analyzer):
-    formats = ("text", "json", "image", "empty")
+    formats = ("text", "json", "image", "empty", "tf-bundle-index", "tf-bundle-data", "tf-fingerprint")
 
     def analyze(self, node: Node, context: Context) -> Analysis:
         from scanner.formats.keras import ANALYZER as KERAS
