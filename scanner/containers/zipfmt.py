@@ -243,8 +243,8 @@ def read_locals(
             spans.append((start, end, [e]))
     headers: dict[int, LocalHeader] = {}
     data: dict[int, bytes] = {}
-    for s0, e0, members in spans:
-        buf = blob.read_at(s0, e0 - s0)
+    buffers = blob.read_many([(s0, e0 - s0) for s0, e0, _ in spans])
+    for (s0, _e0, members), buf in zip(spans, buffers, strict=True):
         for e in members:
             rel = e.local_offset - s0
             header, need = parse_local(buf[rel:], e.local_offset)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from scanner.model import Artifact
@@ -43,6 +44,11 @@ class Blob(ABC):
     @abstractmethod
     def read_at(self, offset: int, length: int) -> bytes:
         """Up to ``length`` bytes from ``offset``; fewer only at the end of the blob."""
+
+    def read_many(self, spans: Sequence[tuple[int, int]]) -> list[bytes]:
+        """``read_at`` for each ``(offset, length)``; remote blobs override this to issue the
+        reads concurrently (a zip's local headers are hundreds of small reads)."""
+        return [self.read_at(offset, length) for offset, length in spans]
 
     def head(self, length: int) -> bytes:
         """The first ``length`` bytes (fewer if the blob is shorter)."""
