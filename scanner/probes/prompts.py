@@ -112,7 +112,8 @@ def framing(tokenizer: PreTrainedTokenizerBase) -> Framing:
     environment, on a fixed placeholder only), else the tokenizer's own special tokens."""
     marker = "zqxjv"
     marker_ids = tokenizer.encode(marker, add_special_tokens=False)
-    if getattr(tokenizer, "chat_template", None):
+    template = getattr(tokenizer, "chat_template", None)
+    if template and _statically_safe(template):
         try:
             full = tokenizer.apply_chat_template([{"role": "user", "content": marker}], tokenize=True,
                                                  add_generation_prompt=True)
@@ -128,6 +129,23 @@ def framing(tokenizer: PreTrainedTokenizerBase) -> Framing:
         if full[start:start + len(marker_ids)] == marker_ids:
             return Framing(tuple(full[:start]), tuple(full[start + len(marker_ids):]), False)
     return Framing((), (), False)
+
+
+def _statically_safe(template: object) -> bool:
+    """Render a chat template only when the static template analysis raises nothing at
+    medium or above: the sandbox is a second wall, not the first (CVE-2024-34359)."""
+    from scanner.formats.jinja import analyze_template
+    from scanner.model import Severity
+    from scanner.rules import load_rules
+
+    sources = template.values() if isinstance(template, dict) else [template]
+    for source in sources:
+        if not isinstance(source, str):
+            return False
+        if any(f.severity >= Severity.MEDIUM for f in analyze_template(source, "chat_template", None,
+                                                                       load_rules())):
+            return False
+    return True
 
 
 def build_prompts(tokenizer: PreTrainedTokenizerBase, vocab_size: int, n: int, seed: int,
