@@ -92,19 +92,8 @@ def _finding_issue(finding: Finding, info: RuleInfo | None, policy: Policy, know
 
 
 def _where(finding: Finding) -> str:
-    loc = finding.location
-    parts = [finding.artifact]
-    if loc.member:
-        parts.append(f"member {loc.member}")
-    if loc.opcode_index is not None:
-        parts.append(f"opcode {loc.opcode_index}")
-    if loc.offset is not None:
-        parts.append(f"offset {loc.offset}")
-    if loc.line is not None:
-        parts.append(f"line {loc.line}")
-    if loc.pointer:
-        parts.append(f"at {loc.pointer}")
-    return ", ".join(parts)
+    where = finding.location.describe(", ")
+    return f"{finding.artifact}, {where}" if where else finding.artifact
 
 
 def _signature_issue(

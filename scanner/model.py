@@ -78,6 +78,23 @@ class Location:
     line: int | None = None
     """1-based line in a text artifact (Python source, templates)."""
 
+    def describe(self, sep: str = " · ") -> str:
+        """``member archive/data.pkl · stream 0 · opcode 12 · byte 57`` (only the known parts)."""
+        parts: list[str] = []
+        if self.member is not None:
+            parts.append(f"member {self.member}")
+        if self.stream is not None:
+            parts.append(f"stream {self.stream}")
+        if self.opcode_index is not None:
+            parts.append(f"opcode {self.opcode_index}")
+        if self.offset is not None:
+            parts.append(f"byte {self.offset}")
+        if self.pointer is not None:
+            parts.append(f"at {self.pointer or '/'}")
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        return sep.join(parts)
+
 
 @dataclass(frozen=True)
 class Finding:

@@ -502,21 +502,9 @@ def _const_str(node: ast.AST) -> str | None:
 
 def _calls(tree: ast.Module) -> Iterator[tuple[ast.Call, bool]]:
     """Every call, with whether it runs at import time (not inside a function or a main guard)."""
-    stack: list[tuple[ast.AST, bool]] = [(tree, True)]
-    while stack:
-        node, at_import = stack.pop()
+    for node, at_import in _walk(tree):
         if isinstance(node, ast.Call):
             yield node, at_import
-        for child in ast.iter_child_nodes(node):
-            inner = at_import
-            # a function's body runs when called; its decorators and defaults run on import
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and child in node.body:
-                inner = False
-            if isinstance(node, ast.Lambda) and child is node.body:
-                inner = False
-            if isinstance(node, ast.If) and _is_main_guard(node.test) and child is not node.test:
-                inner = False
-            stack.append((child, inner))
 
 
 #: modules whose import by string (``__import__("os")``) only hides a process/code/native sink
@@ -539,7 +527,8 @@ def _tails(name: str) -> list[str]:
 
 
 def _walk(tree: ast.Module) -> Iterator[tuple[ast.AST, bool]]:
-    """Every node, with whether it runs at import time (same rules as ``_calls``)."""
+    """Every node, with whether it runs at import time: a function's body runs when called
+    (its decorators and defaults on import); so does a lambda's; a main guard never on import."""
     stack: list[tuple[ast.AST, bool]] = [(tree, True)]
     while stack:
         node, at_import = stack.pop()

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from scanner.model import Finding, Location, Report, Severity
+from scanner.model import Finding, Report, Severity
 from scanner.policy import Policy
 from scanner.report.interface import Renderer
 
@@ -45,24 +45,6 @@ def safe_text(value: str, limit: int | None = None) -> str:
 def _escape(ch: str) -> str:
     code = ord(ch)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def describe_location(loc: Location) -> str:
-    """``member archive/data.pkl · stream 0 · opcode 12 @ byte 57`` (only the known parts)."""
-    parts: list[str] = []
-    if loc.member is not None:
-        parts.append(f"member {loc.member}")
-    if loc.stream is not None:
-        parts.append(f"stream {loc.stream}")
-    if loc.opcode_index is not None:
-        parts.append(f"opcode {loc.opcode_index}")
-    if loc.offset is not None:
-        parts.append(f"byte {loc.offset}")
-    if loc.pointer is not None:
-        parts.append(f"at {loc.pointer or '/'}")
-    if loc.line is not None:
-        parts.append(f"line {loc.line}")
-    return " · ".join(parts)
 
 
 def _human_bytes(n: int) -> str:
@@ -156,7 +138,7 @@ class TextRenderer(Renderer):
                 lines.append(line)
                 if f.evidence:
                     lines.append(_detail("evidence", safe_text(f.evidence, MAX_EVIDENCE_CHARS), "bold"))
-                where = describe_location(f.location)
+                where = f.location.describe()
                 if where:
                     lines.append(_detail("where", safe_text(where)))
                 if f.reference:
