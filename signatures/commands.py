@@ -130,6 +130,8 @@ def scan_signature(report: Report, policy: Policy, target: str,
     """The signature step of ``scan``: the report with its signature result, and the policy
     with ``--require-signature`` (or the policy file's ``signatures.required``) applied.
     Command-line signers override the policy file's. Bad options exit 2."""
+    if _nothing_to_verify(target, policy, signing):
+        return report, policy  # no signature, none asked for: sigstore is not even imported
     from signatures.policy_file import load_signature_policy
     from signatures.scan_step import attach_signature
 
@@ -142,6 +144,16 @@ def scan_signature(report: Report, policy: Policy, target: str,
     except SignatureError as exc:
         raise CannotRun(str(exc)) from None
     return report, policy
+
+
+def _nothing_to_verify(target: str, policy: Policy, signing: SignatureOptions) -> bool:
+    from signatures.paths import default_signature_path
+
+    asked = (signing.require_signature or signing.identities or signing.identity_regexes
+             or signing.github_repository or signing.key or signing.certificate_chain or signing.signature)
+    model = Path(target)
+    present = model.exists() and default_signature_path(model).is_file()
+    return not asked and not present and not policy.require_signature and not Path(policy.source).is_file()
 
 
 @click.command()
