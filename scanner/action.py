@@ -85,7 +85,8 @@ def run(env: Mapping[str, str]) -> int:
     links: dict[str, str] = {}
     sarif_path = env.get("MS_SARIF", "modelscan.sarif")
     if sarif_path:
-        Path(sarif_path).write_text(SarifRenderer().render(report, policy), encoding="utf-8")
+        sarif = SarifRenderer().render(report, policy)  # scan-safe: our SARIF renderer
+        Path(sarif_path).write_text(sarif, encoding="utf-8")
         outputs["sarif-file"] = sarif_path
         links["SARIF"] = sarif_path
     if env.get("MS_SBOM"):

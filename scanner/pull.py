@@ -209,7 +209,8 @@ def _download_verify_install(snapshot: HubSnapshot, selection: Selection, policy
             return PullResult(local, False, "local-scan", None, selection.skipped)
         from scanner.report import renderer_for
 
-        (staging / REPORT_NAME).write_text(renderer_for("json").render(local, policy), encoding="utf-8")
+        report_json = renderer_for("json").render(local, policy)  # scan-safe: our JSON report
+        (staging / REPORT_NAME).write_text(report_json, encoding="utf-8")
         try:
             from sbom import write_sbom
         except ImportError:  # the sbom extra is optional; the report is still written

@@ -3,7 +3,7 @@
 
 Only ``ast`` is used; nothing is imported or executed. Calls are resolved to fully qualified
 names through the file's imports (``import subprocess as sp``, ``from os import system``),
-``getattr(os, "system")``, ``__import__("os").system`` and ``__builtins__["eval"]``, then
+``getattr(os, "system")``, ``__import__`` of ``"os"`` then ``.system``, and ``__builtins__["eval"]``, then
 matched against ``rules/formats/python.yaml``. A call at module or class level runs on import
 and is raised in severity. Decoded constants (base64, zlib, hex) that reach ``exec``/``loads``
 are critical, and constant strings passed to ``exec``/``eval`` are analyzed as code themselves.
@@ -133,7 +133,7 @@ class _Analyzer:
         return self.out
 
     def _dynamic_dangerous_import(self, call: ast.Call, name: str, at_import: bool) -> None:
-        """``__import__("os")``/``import_module("subprocess")``: a plain ``import`` would do, so
+        """``__import__`` or ``import_module`` of ``"os"``/``"subprocess"``: a plain ``import`` would do, so
         importing a process/code/native module by string is a way to hide it."""
         if name not in ("__import__", "builtins.__import__", "importlib.import_module") or not call.args:
             return
@@ -507,7 +507,7 @@ def _calls(tree: ast.Module) -> Iterator[tuple[ast.Call, bool]]:
             yield node, at_import
 
 
-#: modules whose import by string (``__import__("os")``) only hides a process/code/native sink
+#: modules whose import by string (``__import__`` of ``"os"``) only hides a process/code/native sink
 _HIDDEN_IMPORTS = frozenset({"os", "posix", "nt", "subprocess", "pty", "socket", "ctypes", "builtins",
                              "sys", "shutil", "runpy", "code", "marshal", "pickle", "_pickle", "importlib"})
 #: path methods that change files whatever the receiver is

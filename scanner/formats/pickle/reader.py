@@ -2,7 +2,7 @@
 
 Two read models matter, because the same bytes decode differently under them:
 
-* ``contiguous``: ``pickle.loads(data)`` and unpicklers over a peeking file see the bytes in
+* ``contiguous``: ``pickle.loads`` over bytes and unpicklers over a peeking file see the bytes in
   order; a FRAME only announces a length.
 * ``c-file``: the C unpickler over a file object without ``peek`` (``io.BytesIO``: what
   ``torch.load`` hands it for zip members) reads a FRAME's bytes into its buffer and, when an

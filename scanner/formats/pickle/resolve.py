@@ -3,7 +3,7 @@
 A pickle can reach ``os.system`` without ever naming it: ``getattr(builtins, 'eval')``,
 ``importlib.import_module('os')``, ``pkgutil.resolve_name('os:system')``,
 ``operator.attrgetter('system')``, ``dict.get(numpy.__builtins__, 'eval')``,
-``pickle.loads(base64.b64decode('...'))``. The recorder asks this module for the result of each
+``pickle.loads`` of ``base64.b64decode('...')``. The recorder asks this module for the result of each
 invocation; a result that names an object becomes a ``Global`` that is judged like any import.
 Only pure functions of constants are evaluated — nothing here imports or runs scanned code.
 """

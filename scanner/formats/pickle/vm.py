@@ -580,7 +580,7 @@ def _args(value: object) -> tuple[object, ...]:
 
 
 def _show(value: object) -> str:
-    return value.render() if isinstance(value, Value) else Const(value).render()
+    return value.render() if isinstance(value, Value) else Const(value).render()  # scan-safe: text
 
 
 def run_stream(reader: StreamReader, recorder: Recorder, max_opcodes: int,
