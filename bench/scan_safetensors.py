@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scan_speed import CACHE, MIB, Tool, baseline_venv, measure
+from scan_speed import CACHE, MIB, OURS, Tool, baseline_venv, measure
 
 SHARDS = 4
 TENSORS_PER_SHARD = 128
@@ -117,14 +117,7 @@ def in_process(big: Path, minimum: int, repeat: int) -> tuple[int, float, int]:
 
 
 def tools(skip_install: bool) -> list[Tool]:
-    found = [
-        Tool(
-            "ours (modelscan-ng)",
-            Path(sys.executable),
-            ("-m", "scanner.cli"),
-            lambda p: ["scan", str(p), "--no-progress", "--format", "json"],
-        )
-    ]
+    found = [OURS]
     ma = baseline_venv("modelaudit", skip_install)
     if ma is not None:
         found.append(

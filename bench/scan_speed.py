@@ -148,15 +148,17 @@ def measure(tool: Tool, big: Path, tiny: Path, repeat: int) -> tuple[Measure, Me
     return best, min(runs_tiny, key=lambda m: m.wall)
 
 
+#: our own CLI, the same way in every benchmark
+OURS = Tool(
+    "ours (modelscan-ng)",
+    Path(sys.executable),
+    ("-m", "scanner.cli"),
+    lambda p: ["scan", str(p), "--no-progress", "--format", "json"],
+)
+
+
 def tools(skip_install: bool) -> list[Tool]:
-    found = [
-        Tool(
-            "ours (modelscan-ng)",
-            Path(sys.executable),
-            ("-m", "scanner.cli"),
-            lambda p: ["scan", str(p), "--no-progress", "--format", "json"],
-        )
-    ]
+    found = [OURS]
     ms = baseline_venv("modelscan", skip_install)
     if ms is not None:
         found.append(Tool("ProtectAI modelscan", ms, ("-e", "modelscan.cli:main"), lambda p: ["-p", str(p)]))
