@@ -135,22 +135,29 @@ def main() -> None:
     cpu = {n: statistics.median(c for _, c in r) for n, r in results.items()}
     base_py = wall["python hashlib.sha256, 1 thread"]
     base_sum = wall.get("coreutils sha256sum")
-    print(f"model: {len(paths)} shards, {gb:.2f} GB in {args.folder} (page cache warm); "
-          f"usable cores: {cores}; load average: {os.getloadavg()[0]:.2f}; "
-          f"median of {args.rounds} interleaved rounds")
+    print(
+        f"model: {len(paths)} shards, {gb:.2f} GB in {args.folder} (page cache warm); "
+        f"usable cores: {cores}; load average: {os.getloadavg()[0]:.2f}; "
+        f"median of {args.rounds} interleaved rounds"
+    )
     print(f"{'method':<44} {'GB/s':>7} {'GB/CPU-s':>9} {'vs hashlib':>11} {'vs sha256sum':>13}")
     for name in methods:
         vs_sum = f"{base_sum / wall[name]:>12.2f}x" if base_sum else f"{'n/a':>13}"
-        print(f"{name:<44} {gb / wall[name]:>7.2f} {gb / cpu[name] if cpu[name] else float('nan'):>9.2f} "
-              f"{base_py / wall[name]:>10.2f}x {vs_sum}")
+        print(
+            f"{name:<44} {gb / wall[name]:>7.2f} {gb / cpu[name] if cpu[name] else float('nan'):>9.2f} "
+            f"{base_py / wall[name]:>10.2f}x {vs_sum}"
+        )
     ideal = gb / wall["blake3 single-core (max_threads=1)"] * cores
     ours = gb / wall["ours blake3 (scanner.hashing, all cores)"]
-    print(f"blake3: ours {ours:.2f} GB/s = {ours / ideal:.0%} of single-core x {cores} cores "
-          f"({ideal:.2f} GB/s)")
+    print(
+        f"blake3: ours {ours:.2f} GB/s = {ours / ideal:.0%} of single-core x {cores} cores ({ideal:.2f} GB/s)"
+    )
     sha_ideal = gb / base_py * min(cores, len(paths))
     sha_ours = gb / wall["ours sha256 (scanner.hashing, all cores)"]
-    print(f"sha256: ours {sha_ours:.2f} GB/s = {sha_ours / sha_ideal:.0%} of 1-thread hashlib x "
-          f"{min(cores, len(paths))} ({sha_ideal:.2f} GB/s)")
+    print(
+        f"sha256: ours {sha_ours:.2f} GB/s = {sha_ours / sha_ideal:.0%} of 1-thread hashlib x "
+        f"{min(cores, len(paths))} ({sha_ideal:.2f} GB/s)"
+    )
 
 
 if __name__ == "__main__":

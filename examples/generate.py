@@ -54,12 +54,14 @@ def state_dict_pickle(numel: int, payload: str | None = None) -> bytes:
     tensor = (
         _global("torch._utils", "_rebuild_tensor_v2")
         + b"("
-        + storage + b"Q"                      # BINPERSID: the storage record archive/data/0
-        + _int(0)                             # storage offset
-        + _tuple(_int(numel))                 # size
-        + _tuple(_int(1))                     # stride
-        + b"\x89"                             # requires_grad=False
-        + _global("collections", "OrderedDict") + b")R"  # backward hooks
+        + storage
+        + b"Q"  # BINPERSID: the storage record archive/data/0
+        + _int(0)  # storage offset
+        + _tuple(_int(numel))  # size
+        + _tuple(_int(1))  # stride
+        + b"\x89"  # requires_grad=False
+        + _global("collections", "OrderedDict")
+        + b")R"  # backward hooks
         + b"tR"
     )
     return out + b"(" + _str("weight") + tensor + b"u" + b"."
@@ -86,8 +88,12 @@ def generate(out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "generated",
-                        help="folder to write into (default: examples/generated)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "generated",
+        help="folder to write into (default: examples/generated)",
+    )
     args = parser.parse_args(argv)
     for path in generate(args.out):
         print(f"wrote {path}", file=sys.stderr)

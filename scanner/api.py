@@ -40,5 +40,6 @@ def scan(
     reads only metadata and pickles). ``progress`` is called after each top-level file.
     """
     del policy  # the verdict is computed on demand: report.verdict(policy)
-    return scan_target(str(target), rules_dirs=rules_dirs, limits=limits, progress=progress,
-                       hash_files=hash_files)
+    return scan_target(
+        str(target), rules_dirs=rules_dirs, limits=limits, progress=progress, hash_files=hash_files
+    )

@@ -54,8 +54,9 @@ class _Guarded(click.Group):
         except Exception as exc:
             if os.environ.get("MODELSCAN_DEBUG"):
                 raise
-            raise UsageFailure(f"internal error ({type(exc).__name__}: {exc}); "
-                               "set MODELSCAN_DEBUG=1 for a traceback") from None
+            raise UsageFailure(
+                f"internal error ({type(exc).__name__}: {exc}); set MODELSCAN_DEBUG=1 for a traceback"
+            ) from None
 
 
 @click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -75,18 +76,45 @@ def main() -> None:
 def scan_options(func: F) -> F:
     """Options shared by every command that scans."""
     options = [
-        click.option("--format", "-f", "fmt", type=click.Choice(sorted(RENDERER_MODULES)), default="text",
-                     show_default=True, help="Report format."),
-        click.option("--output", "-o", type=click.Path(dir_okay=False),
-                     help="Write the report to this file instead of stdout."),
-        click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES, case_sensitive=False), default=None,
-                     help="Lowest severity that makes the command exit 1 [default: the policy's, medium]."),
-        click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False),
-                     help="Policy file (YAML): threshold, severity overrides, suppressions."),
-        click.option("--rules", "rules_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
-                     help="Extra rules directory (repeatable); adds to the built-in rules."),
-        click.option("--no-progress", is_flag=True,
-                     help="Do not draw the progress bar (it is drawn on stderr only when it is a terminal)."),
+        click.option(
+            "--format",
+            "-f",
+            "fmt",
+            type=click.Choice(sorted(RENDERER_MODULES)),
+            default="text",
+            show_default=True,
+            help="Report format.",
+        ),
+        click.option(
+            "--output",
+            "-o",
+            type=click.Path(dir_okay=False),
+            help="Write the report to this file instead of stdout.",
+        ),
+        click.option(
+            "--fail-on",
+            type=click.Choice(FAIL_ON_CHOICES, case_sensitive=False),
+            default=None,
+            help="Lowest severity that makes the command exit 1 [default: the policy's, medium].",
+        ),
+        click.option(
+            "--policy",
+            "policy_file",
+            type=click.Path(exists=True, dir_okay=False),
+            help="Policy file (YAML): threshold, severity overrides, suppressions.",
+        ),
+        click.option(
+            "--rules",
+            "rules_dirs",
+            multiple=True,
+            type=click.Path(exists=True, file_okay=False),
+            help="Extra rules directory (repeatable); adds to the built-in rules.",
+        ),
+        click.option(
+            "--no-progress",
+            is_flag=True,
+            help="Do not draw the progress bar (it is drawn on stderr only when it is a terminal).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -96,15 +124,33 @@ def scan_options(func: F) -> F:
 @main.command()
 @click.argument("target")
 @scan_options
-@click.option("--hash", "hash_files", is_flag=True,
-              help="Record each file's SHA-256 in the report (reads every byte of the weights).")
-@click.option("--sbom", "sbom_file", type=click.Path(dir_okay=False),
-              help="Also write a CycloneDX 1.6 AI-BOM of the scan to this file (implies --hash).")
+@click.option(
+    "--hash",
+    "hash_files",
+    is_flag=True,
+    help="Record each file's SHA-256 in the report (reads every byte of the weights).",
+)
+@click.option(
+    "--sbom",
+    "sbom_file",
+    type=click.Path(dir_okay=False),
+    help="Also write a CycloneDX 1.6 AI-BOM of the scan to this file (implies --hash).",
+)
 @signature_options
 @click.option("--no-cache", is_flag=True, help="hf:// targets: rescan even if the commit's result is cached.")
-def scan(target: str, fmt: str, output: str | None, fail_on: str | None, policy_file: str | None,
-         rules_dirs: tuple[str, ...], no_progress: bool, hash_files: bool, sbom_file: str | None,
-         signing: SignatureOptions, no_cache: bool) -> None:
+def scan(
+    target: str,
+    fmt: str,
+    output: str | None,
+    fail_on: str | None,
+    policy_file: str | None,
+    rules_dirs: tuple[str, ...],
+    no_progress: bool,
+    hash_files: bool,
+    sbom_file: str | None,
+    signing: SignatureOptions,
+    no_cache: bool,
+) -> None:
     """Scan TARGET (one model file or folder) without executing anything in it.
 
     One target per command, so one report, one verdict and one SARIF run per target; scan
@@ -119,8 +165,12 @@ def scan(target: str, fmt: str, output: str | None, fail_on: str | None, policy_
 
             report = scan_hub(target, rules_dirs, use_cache=not no_cache, progress=on_progress)
         else:
-            report = scan_api(target, rules_dirs=rules_dirs, progress=on_progress,
-                              hash_files=hash_files or sbom_file is not None)
+            report = scan_api(
+                target,
+                rules_dirs=rules_dirs,
+                progress=on_progress,
+                hash_files=hash_files or sbom_file is not None,
+            )
     report, policy = scan_signature(report, policy, target, signing)
     if sbom_file:
         write_bom(report, policy, sbom_file, "cyclonedx", "1.6", xml=False)
@@ -129,25 +179,64 @@ def scan(target: str, fmt: str, output: str | None, fail_on: str | None, policy_
 
 @main.command()
 @click.argument("target", required=False)
-@click.option("--format", "-f", "fmt", type=click.Choice(["cyclonedx", "spdx"]), default="cyclonedx",
-              show_default=True, help="CycloneDX ML-BOM or SPDX 3.0.1 (AI and Dataset profiles).")
-@click.option("--spec-version", type=click.Choice(["1.6", "1.7"]), default="1.6", show_default=True,
-              help="CycloneDX specification version.")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["cyclonedx", "spdx"]),
+    default="cyclonedx",
+    show_default=True,
+    help="CycloneDX ML-BOM or SPDX 3.0.1 (AI and Dataset profiles).",
+)
+@click.option(
+    "--spec-version",
+    type=click.Choice(["1.6", "1.7"]),
+    default="1.6",
+    show_default=True,
+    help="CycloneDX specification version.",
+)
 @click.option("--xml", is_flag=True, help="Write CycloneDX as XML instead of JSON.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False),
-              help="Write the AI-BOM here instead of stdout.")
-@click.option("--check", "check_file", type=click.Path(exists=True, dir_okay=False),
-              help="Score the completeness of an existing AI-BOM (CycloneDX JSON or SPDX 3) instead.")
-@click.option("--fail-on", type=click.Choice(FAIL_ON_CHOICES, case_sensitive=False), default=None,
-              help="Lowest severity that makes the command exit 1 [default: the policy's, medium].")
-@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False),
-              help="Policy file (YAML); its verdict and digest are recorded in the AI-BOM.")
-@click.option("--rules", "rules_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="Extra rules directory (repeatable).")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Write the AI-BOM here instead of stdout."
+)
+@click.option(
+    "--check",
+    "check_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Score the completeness of an existing AI-BOM (CycloneDX JSON or SPDX 3) instead.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(FAIL_ON_CHOICES, case_sensitive=False),
+    default=None,
+    help="Lowest severity that makes the command exit 1 [default: the policy's, medium].",
+)
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Policy file (YAML); its verdict and digest are recorded in the AI-BOM.",
+)
+@click.option(
+    "--rules",
+    "rules_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Extra rules directory (repeatable).",
+)
 @signature_options
-def sbom(target: str | None, fmt: str, spec_version: str, xml: bool, output: str | None,
-         check_file: str | None, fail_on: str | None, policy_file: str | None,
-         rules_dirs: tuple[str, ...], signing: SignatureOptions) -> None:
+def sbom(
+    target: str | None,
+    fmt: str,
+    spec_version: str,
+    xml: bool,
+    output: str | None,
+    check_file: str | None,
+    fail_on: str | None,
+    policy_file: str | None,
+    rules_dirs: tuple[str, ...],
+    signing: SignatureOptions,
+) -> None:
     """Write an AI-BOM of TARGET: every file with its SHA-256, the model card, findings, signature.
 
     The BOM is built from the scan alone and is deterministic (SOURCE_DATE_EPOCH pins its
@@ -173,8 +262,9 @@ def sbom(target: str | None, fmt: str, spec_version: str, xml: bool, output: str
     sys.exit(EXIT_OK if report.verdict(policy).passed else EXIT_FINDINGS)
 
 
-def write_bom(report: Report, policy: Policy, output: str | None, fmt: str, spec_version: str,
-              xml: bool) -> None:
+def write_bom(
+    report: Report, policy: Policy, output: str | None, fmt: str, spec_version: str, xml: bool
+) -> None:
     """Render the AI-BOM and write it to ``output`` (stdout when None)."""
     from sbom import SbomError, render_sbom
 
@@ -191,20 +281,43 @@ def write_bom(report: Report, policy: Policy, output: str | None, fmt: str, spec
 
 
 @main.command("rules")
-@click.option("--rules", "rules_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="Extra rules directory (repeatable).")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text: one rule per line; json: the whole catalog entry per rule.")
+@click.option(
+    "--rules",
+    "rules_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Extra rules directory (repeatable).",
+)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one rule per line; json: the whole catalog entry per rule.",
+)
 def list_rules(rules_dirs: tuple[str, ...], fmt: str) -> None:
     """List every rule id with its default severity and meaning."""
     with handled_errors():
         rules = load_rules(rules_dirs)
     ordered = sorted(rules.catalog.values(), key=lambda r: r.id)
     if fmt == "json":
-        doc = {"rules_version": rules.digest,
-               "rules": [{"id": r.id, "name": r.name, "severity": r.severity.label, "summary": r.summary,
-                          "help": r.help, "cwe": list(r.cwe), "references": list(r.references)}
-                         for r in ordered]}
+        doc = {
+            "rules_version": rules.digest,
+            "rules": [
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "severity": r.severity.label,
+                    "summary": r.summary,
+                    "help": r.help,
+                    "cwe": list(r.cwe),
+                    "references": list(r.references),
+                }
+                for r in ordered
+            ],
+        }
         click.echo(json.dumps(doc, indent=2))
         return
     for info in ordered:
@@ -219,9 +332,20 @@ def list_rules(rules_dirs: tuple[str, ...], fmt: str) -> None:
 @click.option("--all", "take_all", is_flag=True, help="Also take pickle weights duplicated by safetensors.")
 @click.option("--no-cache", is_flag=True, help="Rescan even if this commit's result is cached.")
 @scan_options
-def pull(repo: str, dest: str | None, include: tuple[str, ...], exclude: tuple[str, ...], take_all: bool,
-         no_cache: bool, fmt: str, output: str | None, fail_on: str | None, policy_file: str | None,
-         rules_dirs: tuple[str, ...], no_progress: bool) -> None:
+def pull(
+    repo: str,
+    dest: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    take_all: bool,
+    no_cache: bool,
+    fmt: str,
+    output: str | None,
+    fail_on: str | None,
+    policy_file: str | None,
+    rules_dirs: tuple[str, ...],
+    no_progress: bool,
+) -> None:
     """Scan hub repo REPO (org/name[@revision]) remotely; download it only if it passes.
 
     The revision is pinned to one commit; every file is checked against the hub's digest and
@@ -234,8 +358,9 @@ def pull(repo: str, dest: str | None, include: tuple[str, ...], exclude: tuple[s
     check_writable(output)
     with handled_errors():
         ref = parse_hub_target(repo, bare=True)
-        options = puller.PullOptions(Path(dest or ref.repo_id.split("/")[1]), include, exclude, take_all,
-                                     not no_cache, rules_dirs)
+        options = puller.PullOptions(
+            Path(dest or ref.repo_id.split("/")[1]), include, exclude, take_all, not no_cache, rules_dirs
+        )
         result = puller.pull(ref, policy, options, lambda line: click.echo(line, err=True))
     emit(result.report, policy, fmt, output)
     for reason in puller.refusal_lines(result, policy):
@@ -246,19 +371,44 @@ def pull(repo: str, dest: str | None, include: tuple[str, ...], exclude: tuple[s
 @main.command()
 @click.argument("model")
 @click.option("--base", help="The declared clean parent model: behaviour it shares is not reported.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text",
-              show_default=True, help="Report format.")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to this file.")
 @click.option("--deep", is_flag=True, help="Run the escalation stages whatever the cheap ones find.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--budget-seconds", default=600.0, show_default=True, type=click.FloatRange(1, 86400),
-              help="Stages that would start after this many seconds are skipped (and said so).")
-@click.option("--calibration", type=click.Path(exists=True, file_okay=False),
-              help="Probe results (JSON) of known-clean models of the family: conformal threshold.")
+@click.option(
+    "--budget-seconds",
+    default=600.0,
+    show_default=True,
+    type=click.FloatRange(1, 86400),
+    help="Stages that would start after this many seconds are skipped (and said so).",
+)
+@click.option(
+    "--calibration",
+    type=click.Path(exists=True, file_okay=False),
+    help="Probe results (JSON) of known-clean models of the family: conformal threshold.",
+)
 @click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False), help="Policy file.")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-def probe(model: str, base: str | None, fmt: str, output: str | None, deep: bool, device: str,
-          budget_seconds: float, calibration: str | None, policy_file: str | None, no_progress: bool) -> None:
+def probe(
+    model: str,
+    base: str | None,
+    fmt: str,
+    output: str | None,
+    deep: bool,
+    device: str,
+    budget_seconds: float,
+    calibration: str | None,
+    policy_file: str | None,
+    no_progress: bool,
+) -> None:
     """Probe MODEL's safetensors weights for backdoor triggers (loads weights; never a pickle).
 
     Verdict: confirmed | suspicious | no-finding (never "clean"); exit 1 on confirmed or suspicious.
@@ -268,8 +418,14 @@ def probe(model: str, base: str | None, fmt: str, output: str | None, deep: bool
 
     policy = load_policy(policy_file, None)
     check_writable(output)
-    options = ProbeOptions(base=base, deep=deep, device=device, budget_seconds=budget_seconds,
-                           calibration=Path(calibration) if calibration else None, progress=not no_progress)
+    options = ProbeOptions(
+        base=base,
+        deep=deep,
+        device=device,
+        budget_seconds=budget_seconds,
+        calibration=Path(calibration) if calibration else None,
+        progress=not no_progress,
+    )
     with handled_errors():
         try:
             report = probe_report(model, options)
@@ -320,8 +476,9 @@ def renderer_to(fmt: str, output: str | None, rules_dirs: tuple[str, ...] = ()) 
     return renderer
 
 
-def emit(report: Report, policy: Policy, fmt: str, output: str | None,
-         rules_dirs: tuple[str, ...] = ()) -> int:
+def emit(
+    report: Report, policy: Policy, fmt: str, output: str | None, rules_dirs: tuple[str, ...] = ()
+) -> int:
     """Render ``report``, write it, and return the exit code its verdict calls for."""
     text = renderer_to(fmt, output, rules_dirs).render(report, policy)  # scan-safe: our report renderer
     if output:
@@ -350,8 +507,9 @@ def handled_errors() -> Iterator[None]:
     except Exception as exc:  # a bug must still end in a message and exit 2, not a traceback
         if os.environ.get("MODELSCAN_DEBUG"):
             raise
-        raise UsageFailure(f"internal error ({type(exc).__name__}: {exc}); "
-                           "set MODELSCAN_DEBUG=1 for a traceback") from None
+        raise UsageFailure(
+            f"internal error ({type(exc).__name__}: {exc}); set MODELSCAN_DEBUG=1 for a traceback"
+        ) from None
 
 
 @contextmanager
@@ -365,15 +523,27 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[Progress], None] | None]:
     from rich.progress import Progress as Bar
 
     # Bytes, not files, drive the bar: one 10 GB checkpoint and fifty configs are not 51 equal steps.
-    with Bar(TextColumn("[bold]scanning[/]"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
-             TextColumn("{task.fields[files]}"), TextColumn("{task.description}", markup=False),
-             console=Console(stderr=True), transient=True) as bar:
+    with Bar(
+        TextColumn("[bold]scanning[/]"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[files]}"),
+        TextColumn("{task.description}", markup=False),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task("", total=None, files="")
 
         def update(p: Progress) -> None:
             shown = p.path if len(p.path) <= 60 else "…" + p.path[-59:]
-            bar.update(task, description=shown, completed=p.bytes_done, total=p.bytes_total or None,
-                       files=f"{p.done}/{p.total} files")
+            bar.update(
+                task,
+                description=shown,
+                completed=p.bytes_done,
+                total=p.bytes_total or None,
+                files=f"{p.done}/{p.total} files",
+            )
 
         yield update
 
@@ -382,24 +552,51 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[Progress], None] | None]:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--db", help="SQLite path or sqlite:///URL [env MODELSCAN_DB; default ~/.cache/modelscan].")
-@click.option("--token-file", type=click.Path(exists=True, dir_okay=False),
-              help="API tokens, one per line: TOKEN or sha256:HEX, then scopes (admit,scan,read).")
-@click.option("--deadline", default=2.0, show_default=True, type=click.FloatRange(0.1, 30),
-              help="Seconds within which every admission request is answered.")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Concurrent scans.")
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False),
-              help="Serve HTTPS with this certificate.")
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="API tokens, one per line: TOKEN or sha256:HEX, then scopes (admit,scan,read).",
+)
+@click.option(
+    "--deadline",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 30),
+    help="Seconds within which every admission request is answered.",
+)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Concurrent scans.")
+@click.option(
+    "--tls-cert", type=click.Path(exists=True, dir_okay=False), help="Serve HTTPS with this certificate."
+)
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), help="Private key of --tls-cert.")
-@click.option("--client-ca", type=click.Path(exists=True, dir_okay=False),
-              help="Require client certificates signed by this CA (mTLS, for the Kubernetes API server).")
-@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False),
-              help="Policy file (YAML).")
-@click.option("--rules", "rules_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="Extra rules directory (repeatable).")
-def serve(host: str, port: int, db: str | None, token_file: str | None, deadline: float, workers: int,
-          tls_cert: str | None, tls_key: str | None, client_ca: str | None, policy_file: str | None,
-          rules_dirs: tuple[str, ...]) -> None:
+@click.option(
+    "--client-ca",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Require client certificates signed by this CA (mTLS, for the Kubernetes API server).",
+)
+@click.option(
+    "--policy", "policy_file", type=click.Path(exists=True, dir_okay=False), help="Policy file (YAML)."
+)
+@click.option(
+    "--rules",
+    "rules_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="Extra rules directory (repeatable).",
+)
+def serve(
+    host: str,
+    port: int,
+    db: str | None,
+    token_file: str | None,
+    deadline: float,
+    workers: int,
+    tls_cert: str | None,
+    tls_key: str | None,
+    client_ca: str | None,
+    policy_file: str | None,
+    rules_dirs: tuple[str, ...],
+) -> None:
     """Run the admission service (HTTP API for MLOps platforms and Kubernetes).
 
     API tokens come from MODELSCAN_API_TOKENS (comma-separated) or --token-file; webhook
@@ -412,8 +609,9 @@ def serve(host: str, port: int, db: str | None, token_file: str | None, deadline
     if client_ca and not tls_cert:
         raise UsageFailure("--client-ca needs --tls-cert and --tls-key")
     try:
-        config = service.build_config(load_policy(policy_file, None), rules_dirs, db, token_file,
-                                      deadline, workers, client_ca)
+        config = service.build_config(
+            load_policy(policy_file, None), rules_dirs, db, token_file, deadline, workers, client_ca
+        )
         if config.tokens.empty:
             raise UsageFailure("no API tokens: set MODELSCAN_API_TOKENS or pass --token-file")
         service.serve(config, host, port, tls_cert, tls_key, client_ca)

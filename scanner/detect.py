@@ -48,9 +48,31 @@ _TABLE_MAGIC = struct.pack("<Q", 0xDB4775248B80FB57)
 _BUNDLE_DATA = re.compile(r"^(?P<prefix>(?:.*/)?[^/]+)\.data-\d{5}-of-\d{5}$")
 
 _TEXT_NAMES = (
-    ".md", ".txt", ".json", ".jsonl", ".py", ".jinja", ".j2", ".yaml", ".yml", ".toml", ".cfg",
-    ".ini", ".csv", ".tsv", ".model.vocab", ".gitattributes", ".gitignore", ".html", ".rst",
-    "license", "notice", "readme", ".spm.vocab", "merges.txt", "vocab.txt",
+    ".md",
+    ".txt",
+    ".json",
+    ".jsonl",
+    ".py",
+    ".jinja",
+    ".j2",
+    ".yaml",
+    ".yml",
+    ".toml",
+    ".cfg",
+    ".ini",
+    ".csv",
+    ".tsv",
+    ".model.vocab",
+    ".gitattributes",
+    ".gitignore",
+    ".html",
+    ".rst",
+    "license",
+    "notice",
+    "readme",
+    ".spm.vocab",
+    "merges.txt",
+    "vocab.txt",
 )
 
 
@@ -228,10 +250,17 @@ def looks_like_pickle(head: bytes, need_global: bool = False) -> bool:
     return ops >= 64 or end == "line"
 
 
-_FIXED_ARG = {**dict.fromkeys(b"Khq\x80\x82", 1), **dict.fromkeys(b"M\x83", 2),
-              **dict.fromkeys(b"Jjr\x84", 4), **dict.fromkeys(b"G\x95", 8)}
-_COUNTED_ARG = {**dict.fromkeys(b"UC\x8c\x8a", (1, "<B")), **dict.fromkeys(b"TXB\x8b", (4, "<i")),
-                **dict.fromkeys(b"\x8d\x8e\x96", (8, "<q"))}
+_FIXED_ARG = {
+    **dict.fromkeys(b"Khq\x80\x82", 1),
+    **dict.fromkeys(b"M\x83", 2),
+    **dict.fromkeys(b"Jjr\x84", 4),
+    **dict.fromkeys(b"G\x95", 8),
+}
+_COUNTED_ARG = {
+    **dict.fromkeys(b"UC\x8c\x8a", (1, "<B")),
+    **dict.fromkeys(b"TXB\x8b", (4, "<i")),
+    **dict.fromkeys(b"\x8d\x8e\x96", (8, "<q")),
+}
 _LINE_ARGS = {**dict.fromkeys(b"IFLSVPgp", 1), **dict.fromkeys(b"ci", 2)}
 _NO_ARG = frozenset(b"(.012NQRabdelostu})]\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x93\x94\x97\x98")
 

@@ -90,8 +90,11 @@ def scan_tree(
     out = _Collected([], [], {}, {})
     total_bytes = sum(n.artifact.size for n in tree.nodes)
     done_bytes = 0
-    to_hash = [i for i, n in enumerate(tree.nodes)
-               if hash_files and n.artifact.sha256 is None and n.artifact.format != SYMLINK]
+    to_hash = [
+        i
+        for i, n in enumerate(tree.nodes)
+        if hash_files and n.artifact.sha256 is None and n.artifact.format != SYMLINK
+    ]
     digests = dict(zip(to_hash, sha256_blobs([tree.nodes[i].blob for i in to_hash]), strict=True))
     for i, node in enumerate(tree.nodes):
         if i in digests:
@@ -126,8 +129,12 @@ def _scan_node(node: Node, context: Context, out: _Collected) -> None:
         out.artifacts.append(art)
         out.formats[art.path] = SYMLINK
         out.findings.append(
-            Finding("FILE-SYMLINK-001", Severity.MEDIUM, art.path, "This file is a symbolic link; "
-                    "loaders follow it but the scan does not.")
+            Finding(
+                "FILE-SYMLINK-001",
+                Severity.MEDIUM,
+                art.path,
+                "This file is a symbolic link; loaders follow it but the scan does not.",
+            )
         )
         return
     try:

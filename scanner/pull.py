@@ -47,8 +47,14 @@ BOM_NAME = "modelscan-aibom.cdx.json"
 #: diffusers and original-checkpoint layouts). Other pickles (optimizer state, custom data)
 #: are never skipped silently: they are downloaded and scanned like any file.
 REDUNDANT_PICKLE_WEIGHTS = (
-    "pytorch_model*.bin", "pytorch_model*.bin.index.json", "diffusion_pytorch_model*.bin",
-    "model*.pt", "model*.pth", "consolidated*.pth", "consolidated*.pt", "*.ckpt",
+    "pytorch_model*.bin",
+    "pytorch_model*.bin.index.json",
+    "diffusion_pytorch_model*.bin",
+    "model*.pt",
+    "model*.pth",
+    "consolidated*.pth",
+    "consolidated*.pt",
+    "*.ckpt",
 )
 
 Log = Callable[[str], None]
@@ -88,20 +94,25 @@ class Selection:
     """Redundant pickle weights left out because safetensors hold the same weights."""
 
 
-def select_files(files: Sequence[HubFile], include: Sequence[str], exclude: Sequence[str],
-                 take_all: bool) -> Selection:
+def select_files(
+    files: Sequence[HubFile], include: Sequence[str], exclude: Sequence[str], take_all: bool
+) -> Selection:
     """Apply ``--include``/``--exclude`` globs (on repo paths), then prefer safetensors."""
-    chosen = [f for f in files
-              if (not include or any(fnmatch.fnmatchcase(f.path, g) for g in include))
-              and not any(fnmatch.fnmatchcase(f.path, g) for g in exclude)]
+    chosen = [
+        f
+        for f in files
+        if (not include or any(fnmatch.fnmatchcase(f.path, g) for g in include))
+        and not any(fnmatch.fnmatchcase(f.path, g) for g in exclude)
+    ]
     if take_all:
         return Selection(tuple(chosen), ())
     folders_with_safetensors = {posixpath.dirname(f.path) for f in chosen if f.path.endswith(".safetensors")}
     kept, skipped = [], []
     for f in chosen:
         folder, name = posixpath.split(f.path)
-        if folder in folders_with_safetensors and any(fnmatch.fnmatchcase(name, g)
-                                                      for g in REDUNDANT_PICKLE_WEIGHTS):
+        if folder in folders_with_safetensors and any(
+            fnmatch.fnmatchcase(name, g) for g in REDUNDANT_PICKLE_WEIGHTS
+        ):
             skipped.append(f.path)
         else:
             kept.append(f)
@@ -111,8 +122,9 @@ def select_files(files: Sequence[HubFile], include: Sequence[str], exclude: Sequ
 def remote_scan(snapshot: HubSnapshot, selection: Selection, options: PullOptions, log: Log) -> Report:
     """Scan the selected files of the pinned commit with range reads (cached per commit)."""
     paths = [f.path for f in selection.files]
-    key = cache.cache_key(snapshot.ref.repo_id, snapshot.commit, __version__,
-                          load_rules(options.rules_dirs).digest, paths)
+    key = cache.cache_key(
+        snapshot.ref.repo_id, snapshot.commit, __version__, load_rules(options.rules_dirs).digest, paths
+    )
     if options.use_cache and (hit := _cached(key)) is not None:
         log(f"using the cached result for {snapshot.ref.repo_id}@{snapshot.commit[:12]}")
         report = hit
@@ -124,13 +136,22 @@ def remote_scan(snapshot: HubSnapshot, selection: Selection, options: PullOption
     return _with_findings(report, _skipped_findings(selection.skipped))
 
 
-def scan_hub(target: str, rules_dirs: Sequence[str] = (), use_cache: bool = True,
-             progress: ProgressCallback | None = None) -> Report:
+def scan_hub(
+    target: str,
+    rules_dirs: Sequence[str] = (),
+    use_cache: bool = True,
+    progress: ProgressCallback | None = None,
+) -> Report:
     """``modelscan scan hf://…``: the remote scan of a whole repo, cached per commit."""
     snapshot = fetch_snapshot(parse_hub_target(target))
     check_access(snapshot)
-    key = cache.cache_key(snapshot.ref.repo_id, snapshot.commit, __version__, load_rules(rules_dirs).digest,
-                          [f.path for f in snapshot.files])
+    key = cache.cache_key(
+        snapshot.ref.repo_id,
+        snapshot.commit,
+        __version__,
+        load_rules(rules_dirs).digest,
+        [f.path for f in snapshot.files],
+    )
     if use_cache and (hit := _cached(key)) is not None:
         return replace(hit, target=target)
     report = scan_tree(tree_from_snapshot(snapshot), rules_dirs, progress=progress)
@@ -158,8 +179,10 @@ def pull(ref: HubRef, policy: Policy, options: PullOptions, log: Log) -> PullRes
     if not selection.files:
         raise PullError(f"no file of {ref.display} matches the --include/--exclude patterns")
     check_access(snapshot, options.token, among=selection.files)
-    log(f"{ref.repo_id}: revision {ref.revision or 'main'} is commit {snapshot.commit}; "
-        f"scanning {len(selection.files)} file(s) remotely")
+    log(
+        f"{ref.repo_id}: revision {ref.revision or 'main'} is commit {snapshot.commit}; "
+        f"scanning {len(selection.files)} file(s) remotely"
+    )
     for path in selection.skipped:
         log(f"skipping {path}: pickle weights duplicated by safetensors (use --all to take it)")
     report = remote_scan(snapshot, selection, options, log)
@@ -176,11 +199,13 @@ def refusal_lines(result: PullResult, policy: Policy) -> list[str]:
         where = f" into {result.dest}" if result.dest else ""
         files = sum(1 for a in result.report.artifacts if a.depth == 0 and "!" not in a.path)
         return [f"pulled {files} file(s) at commit {result.report.revision}{where}"]
-    stage = {"remote-scan": "the remote scan", "verify": "the digest check",
-             "local-scan": "the local rescan"}.get(result.stage, result.stage)
+    stage = {
+        "remote-scan": "the remote scan",
+        "verify": "the digest check",
+        "local-scan": "the local rescan",
+    }.get(result.stage, result.stage)
     lines = [f"refused by {stage}; nothing was written to the destination"]
-    lines += [f"  {reason}" for reason in result.report.verdict(policy).reasons
-              if "signature" in reason]
+    lines += [f"  {reason}" for reason in result.report.verdict(policy).reasons if "signature" in reason]
     threshold = policy.fail_on if result.stage != "verify" else Severity.HIGH
     for f in result.report.findings:
         counted = policy.effective(f)
@@ -189,8 +214,14 @@ def refusal_lines(result: PullResult, policy: Policy) -> list[str]:
     return lines
 
 
-def _download_verify_install(snapshot: HubSnapshot, selection: Selection, policy: Policy,
-                             options: PullOptions, remote: Report, log: Log) -> PullResult:
+def _download_verify_install(
+    snapshot: HubSnapshot,
+    selection: Selection,
+    policy: Policy,
+    options: PullOptions,
+    remote: Report,
+    log: Log,
+) -> PullResult:
     dest = options.dest.absolute()
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.modelscan-pull-", dir=dest.parent))
@@ -199,8 +230,7 @@ def _download_verify_install(snapshot: HubSnapshot, selection: Selection, policy
         digest_findings = _copy_and_verify(selection, downloaded, staging)
         if digest_findings:
             refused = _with_findings(remote, digest_findings)
-            return PullResult(refused, False, "verify", None,
-                              selection.skipped)
+            return PullResult(refused, False, "verify", None, selection.skipped)
         log(f"all {len(selection.files)} file(s) match the hub's digests; rescanning locally")
         local = scan_target(str(staging), rules_dirs=options.rules_dirs, hash_files=False)
         local = _pinned(local, snapshot, selection, remote)
@@ -233,15 +263,22 @@ def _download(snapshot: HubSnapshot, selection: Selection, options: PullOptions)
 
     patterns = [_escape_glob(f.path) for f in selection.files]
     try:
-        folder = snapshot_download(snapshot.ref.repo_id, revision=snapshot.commit, allow_patterns=patterns,
-                                   endpoint=snapshot.endpoint, token=options.token)
+        folder = snapshot_download(
+            snapshot.ref.repo_id,
+            revision=snapshot.commit,
+            allow_patterns=patterns,
+            endpoint=snapshot.endpoint,
+            token=options.token,
+        )
     except Exception as exc:
         why = explain_hub_error(exc, snapshot.ref, snapshot.endpoint)
         # huggingface_hub resumes a cut connection within one run; across runs it keeps only
         # completed files (in its cache), so a rerun fetches just the files still missing.
-        raise PullError(f"download of {snapshot.ref.repo_id}@{snapshot.commit[:12]} failed: {why}; "
-                        "nothing was written to the destination; files already downloaded stay in "
-                        "the hub cache, so running the same command again fetches only the rest") from None
+        raise PullError(
+            f"download of {snapshot.ref.repo_id}@{snapshot.commit[:12]} failed: {why}; "
+            "nothing was written to the destination; files already downloaded stay in "
+            "the hub cache, so running the same command again fetches only the rest"
+        ) from None
     return Path(str(folder))
 
 
@@ -251,9 +288,14 @@ def _copy_and_verify(selection: Selection, downloaded: Path, staging: Path) -> t
     for f in selection.files:
         src = downloaded / f.path
         if not src.is_file():
-            findings.append(Finding("HUB-MISSING-001", Severity.HIGH, f.path,
-                                    "The hub lists this file for the pinned commit but the download "
-                                    "did not deliver it."))
+            findings.append(
+                Finding(
+                    "HUB-MISSING-001",
+                    Severity.HIGH,
+                    f.path,
+                    "The hub lists this file for the pinned commit but the download did not deliver it.",
+                )
+            )
             continue
         target = staging / f.path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -261,10 +303,16 @@ def _copy_and_verify(selection: Selection, downloaded: Path, staging: Path) -> t
         expected: str | None = f.sha256 if f.sha256 is not None else f.blob_id
         actual, kind = (sha256, "LFS sha256") if f.sha256 is not None else (sha1, "git blob id")
         if expected is not None and actual != expected.lower():
-            findings.append(Finding(
-                "HUB-DIGEST-001", Severity.CRITICAL, f.path,
-                f"The downloaded bytes do not match the hub's {kind}: they are not the bytes that "
-                "were scanned.", evidence=f"expected {expected}, got {actual}"))
+            findings.append(
+                Finding(
+                    "HUB-DIGEST-001",
+                    Severity.CRITICAL,
+                    f.path,
+                    f"The downloaded bytes do not match the hub's {kind}: they are not the bytes that "
+                    "were scanned.",
+                    evidence=f"expected {expected}, got {actual}",
+                )
+            )
             _evict(src)
     return tuple(findings)
 
@@ -293,12 +341,20 @@ def _evict(path: Path) -> None:
 def _pinned(local: Report, snapshot: HubSnapshot, selection: Selection, remote: Report) -> Report:
     """The local rescan, reported as the pinned hub revision, with verified digests recorded."""
     digests = {f.path: f.sha256 for f in selection.files}
-    artifacts = tuple(replace(a, expected_sha256=digests.get(a.path), sha256=digests.get(a.path))
-                      for a in local.artifacts)
+    artifacts = tuple(
+        replace(a, expected_sha256=digests.get(a.path), sha256=digests.get(a.path)) for a in local.artifacts
+    )
     skipped = tuple(f for f in remote.findings if f.rule_id == "HUB-SKIPPED-001")
-    return _with_findings(replace(local, target=f"hf://{snapshot.ref.display}",
-                                  revision=snapshot.commit, artifacts=artifacts,
-                                  bytes_total=sum(f.size for f in selection.files)), skipped)
+    return _with_findings(
+        replace(
+            local,
+            target=f"hf://{snapshot.ref.display}",
+            revision=snapshot.commit,
+            artifacts=artifacts,
+            bytes_total=sum(f.size for f in selection.files),
+        ),
+        skipped,
+    )
 
 
 def _with_signature(report: Report, staging: Path, policy: Policy) -> Report:
@@ -318,9 +374,16 @@ def _with_signature(report: Report, staging: Path, policy: Policy) -> Report:
 
 
 def _skipped_findings(paths: Sequence[str]) -> tuple[Finding, ...]:
-    return tuple(Finding("HUB-SKIPPED-001", Severity.INFO, p,
-                         "Not downloaded: pickle weights that duplicate this folder's safetensors "
-                         "weights (use --all to take them).") for p in paths)
+    return tuple(
+        Finding(
+            "HUB-SKIPPED-001",
+            Severity.INFO,
+            p,
+            "Not downloaded: pickle weights that duplicate this folder's safetensors "
+            "weights (use --all to take them).",
+        )
+        for p in paths
+    )
 
 
 def _with_findings(report: Report, extra: Sequence[Finding]) -> Report:
@@ -335,5 +398,14 @@ def _escape_glob(path: str) -> str:
     return "".join(f"[{c}]" if c in "*?[]" else c for c in path)
 
 
-__all__ = ["REPORT_NAME", "HubAccessError", "PullError", "PullOptions", "PullResult", "pull", "refusal_lines",
-           "scan_hub", "select_files"]
+__all__ = [
+    "REPORT_NAME",
+    "HubAccessError",
+    "PullError",
+    "PullOptions",
+    "PullResult",
+    "pull",
+    "refusal_lines",
+    "scan_hub",
+    "select_files",
+]

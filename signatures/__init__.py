@@ -27,5 +27,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'signatures' has no attribute {name!r}")
 
 
-__all__ = ["CertificateMethod", "KeyMethod", "KeylessMethod", "SignatureError", "verify_model",
-           "verify_with_digests"]
+__all__ = [
+    "CertificateMethod",
+    "KeyMethod",
+    "KeylessMethod",
+    "SignatureError",
+    "verify_model",
+    "verify_with_digests",
+]

@@ -83,8 +83,15 @@ def parse_bundle(raw: bytes) -> ParsedBundle:
     if "publicKey" in material:
         key = material["publicKey"]
         hint = key.get("hint") if isinstance(key, dict) else None
-        return ParsedBundle(raw, media_type, KEY, payload_type, payload, signature,
-                            key_hint=hint if isinstance(hint, str) and hint else None)
+        return ParsedBundle(
+            raw,
+            media_type,
+            KEY,
+            payload_type,
+            payload,
+            signature,
+            key_hint=hint if isinstance(hint, str) and hint else None,
+        )
     certs = _certificates(material)
     if "certificate" in material and not tlog:
         # A lone certificate is a Fulcio one (keyless); without its log entry the signing

@@ -98,35 +98,61 @@ def signature_options(func: F) -> F:
         return func(*args, signing=SignatureOptions(**picked), **kwargs)
 
     options = [
-        click.option("--signature", type=click.Path(dir_okay=False),
-                     help="Signature file [default: MODEL_DIR/model.sig]."),
-        click.option("--identity", "identities", multiple=True,
-                     help="Keyless: the signer's exact identity (SAN: email or URI); repeatable (any of)."),
-        click.option("--identity-regex", "identity_regexes", multiple=True,
-                     help="Keyless: a regex the whole signer identity must match; repeatable."),
+        click.option(
+            "--signature",
+            type=click.Path(dir_okay=False),
+            help="Signature file [default: MODEL_DIR/model.sig].",
+        ),
+        click.option(
+            "--identity",
+            "identities",
+            multiple=True,
+            help="Keyless: the signer's exact identity (SAN: email or URI); repeatable (any of).",
+        ),
+        click.option(
+            "--identity-regex",
+            "identity_regexes",
+            multiple=True,
+            help="Keyless: a regex the whole signer identity must match; repeatable.",
+        ),
         click.option("--issuer", help="Keyless: the exact OIDC issuer URL of the identity."),
         click.option("--github-repository", help="Keyless: signed by GitHub Actions in this owner/repo."),
         click.option("--github-ref", help="With --github-repository: ref glob, e.g. 'refs/tags/v*'."),
         click.option("--github-workflow", help="With --github-repository: workflow file, e.g. release.yml."),
         click.option("--key", type=click.Path(dir_okay=False), help="Verify with this EC public key (PEM)."),
-        click.option("--certificate-chain", multiple=True, type=click.Path(dir_okay=False),
-                     help="Verify certificate signatures to these root certificates (PEM); repeatable."),
-        click.option("--subject", "subjects", multiple=True,
-                     help="With --certificate-chain: allowed leaf common name or SAN; repeatable."),
-        click.option("--trust-root", type=click.Path(dir_okay=False),
-                     help="Sigstore trusted root JSON [default: pinned; see `modelscan trust show`]."),
+        click.option(
+            "--certificate-chain",
+            multiple=True,
+            type=click.Path(dir_okay=False),
+            help="Verify certificate signatures to these root certificates (PEM); repeatable.",
+        ),
+        click.option(
+            "--subject",
+            "subjects",
+            multiple=True,
+            help="With --certificate-chain: allowed leaf common name or SAN; repeatable.",
+        ),
+        click.option(
+            "--trust-root",
+            type=click.Path(dir_okay=False),
+            help="Sigstore trusted root JSON [default: pinned; see `modelscan trust show`].",
+        ),
     ]
     if func.__name__ != "verify":
-        options.append(click.option("--require-signature", is_flag=True,
-                                    help="Fail (exit 1) unless a signature verifies."))
+        options.append(
+            click.option(
+                "--require-signature", is_flag=True, help="Fail (exit 1) unless a signature verifies."
+            )
+        )
     decorated: Any = wrapper
     for option in reversed(options):
         decorated = option(decorated)
     return decorated  # type: ignore[no-any-return]
 
 
-def scan_signature(report: Report, policy: Policy, target: str,
-                   signing: SignatureOptions) -> tuple[Report, Policy]:
+def scan_signature(
+    report: Report, policy: Policy, target: str, signing: SignatureOptions
+) -> tuple[Report, Policy]:
     """The signature step of ``scan``: the report with its signature result, and the policy
     with ``--require-signature`` (or the policy file's ``signatures.required``) applied.
     Command-line signers override the policy file's. Bad options exit 2."""
@@ -149,8 +175,15 @@ def scan_signature(report: Report, policy: Policy, target: str,
 def _nothing_to_verify(target: str, policy: Policy, signing: SignatureOptions) -> bool:
     from signatures.paths import default_signature_path
 
-    asked = (signing.require_signature or signing.identities or signing.identity_regexes
-             or signing.github_repository or signing.key or signing.certificate_chain or signing.signature)
+    asked = (
+        signing.require_signature
+        or signing.identities
+        or signing.identity_regexes
+        or signing.github_repository
+        or signing.key
+        or signing.certificate_chain
+        or signing.signature
+    )
     model = Path(target)
     present = model.exists() and default_signature_path(model).is_file()
     return not asked and not present and not policy.require_signature and not Path(policy.source).is_file()
@@ -165,8 +198,10 @@ def verify(model_dir: str, signing: SignatureOptions, fmt: str) -> None:
     try:
         method = signing.method()
         if method is None:
-            raise SignatureError("say who must have signed: --identity/--issuer (or --identity-regex, "
-                                 "--github-repository), --key, or --certificate-chain")
+            raise SignatureError(
+                "say who must have signed: --identity/--issuer (or --identity-regex, "
+                "--github-repository), --key, or --certificate-chain"
+            )
         from signatures.verify import verify_model
 
         result = verify_model(model_dir, method, signing.signature)
@@ -178,25 +213,55 @@ def verify(model_dir: str, signing: SignatureOptions, fmt: str) -> None:
 
 @click.command()
 @click.argument("model_dir", type=click.Path(exists=True))
-@click.option("--key", "private_key", type=click.Path(exists=True, dir_okay=False),
-              help="EC private key (PEM) to sign with; with --cert, the certificate's key.")
+@click.option(
+    "--key",
+    "private_key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="EC private key (PEM) to sign with; with --cert, the certificate's key.",
+)
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="Leaf certificate (PEM) of --key.")
-@click.option("--chain", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="Intermediate certificates (PEM), leaf-side first; repeatable.")
-@click.option("--root", "roots", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="With --cert: root(s) to check the new signature against [default: last of --chain].")
-@click.option("--sigstore", is_flag=True,
-              help="Sign keyless with Sigstore (needs network and an OIDC token).")
-@click.option("--identity-token",
-              help="With --sigstore: the OIDC token [default: $SIGSTORE_ID_TOKEN/ambient].")
+@click.option(
+    "--chain",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Intermediate certificates (PEM), leaf-side first; repeatable.",
+)
+@click.option(
+    "--root",
+    "roots",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --cert: root(s) to check the new signature against [default: last of --chain].",
+)
+@click.option(
+    "--sigstore", is_flag=True, help="Sign keyless with Sigstore (needs network and an OIDC token)."
+)
+@click.option(
+    "--identity-token", help="With --sigstore: the OIDC token [default: $SIGSTORE_ID_TOKEN/ambient]."
+)
 @click.option("--signature", type=click.Path(dir_okay=False), help="Output [default: MODEL_DIR/model.sig].")
-@click.option("--hash", "hash_type", type=click.Choice(["sha256", "blake2b", "blake3"]), default="sha256",
-              show_default=True)
+@click.option(
+    "--hash",
+    "hash_type",
+    type=click.Choice(["sha256", "blake2b", "blake3"]),
+    default="sha256",
+    show_default=True,
+)
 @click.option("--shard-size", type=click.IntRange(min=1), help="Sign byte ranges of this size (shards).")
 @click.option("--ignore", "ignore_paths", multiple=True, help="Relative path to leave unsigned; repeatable.")
-def sign(model_dir: str, private_key: str | None, cert: str | None, chain: tuple[str, ...],
-         roots: tuple[str, ...], sigstore: bool, identity_token: str | None, signature: str | None,
-         hash_type: str, shard_size: int | None, ignore_paths: tuple[str, ...]) -> None:
+def sign(
+    model_dir: str,
+    private_key: str | None,
+    cert: str | None,
+    chain: tuple[str, ...],
+    roots: tuple[str, ...],
+    sigstore: bool,
+    identity_token: str | None,
+    signature: str | None,
+    hash_type: str,
+    shard_size: int | None,
+    ignore_paths: tuple[str, ...],
+) -> None:
     """Sign MODEL_DIR (OpenSSF model signing v1.0) and verify the result before returning."""
     from signatures import sign as signing
 
@@ -208,8 +273,9 @@ def sign(model_dir: str, private_key: str | None, cert: str | None, chain: tuple
     if sigstore:
         signer = signing.SigstoreSigner(identity_token)
     elif cert:
-        signer = signing.CertificateSigner(Path(str(private_key)), Path(cert), tuple(map(Path, chain)),
-                                           secret)
+        signer = signing.CertificateSigner(
+            Path(str(private_key)), Path(cert), tuple(map(Path, chain)), secret
+        )
     else:
         signer = signing.KeySigner(Path(str(private_key)), secret)
     options = signing.HashingOptions(hash_type, shard_size, ignore_paths)
@@ -252,9 +318,15 @@ def trust_update(staging: bool) -> None:
 def render_text(result: SignatureResult) -> str:
     """A human summary: the verdict and reason, then each file that is not plainly ok."""
     lines = [f"{result.status.upper()}: {result.reason}"]
-    for label, value in (("method", result.method), ("signer", result.signer), ("issuer", result.issuer),
-                         ("log index", result.log_index), ("signed at", result.signed_at),
-                         ("policy", result.policy), ("trusted root sha256", result.trust_root_digest)):
+    for label, value in (
+        ("method", result.method),
+        ("signer", result.signer),
+        ("issuer", result.issuer),
+        ("log index", result.log_index),
+        ("signed at", result.signed_at),
+        ("policy", result.policy),
+        ("trusted root sha256", result.trust_root_digest),
+    ):
         if value is not None:
             lines.append(f"  {label}: {value}")
     for f in result.files:

@@ -28,7 +28,9 @@ from signatures.policy import IdentityPolicy, oidc_issuer, subject_alternative_n
 from signatures.trust import TrustRoot
 
 _CURVE_HASH: dict[str, type[hashes.HashAlgorithm]] = {
-    "secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512,
+    "secp256r1": hashes.SHA256,
+    "secp384r1": hashes.SHA384,
+    "secp521r1": hashes.SHA512,
 }
 #: sigstore's failure when no trusted time source (a SET-bound log time or a TSA token it
 #: knows) vouches for the signature: typically a TSA newer than the trusted root.
@@ -93,8 +95,10 @@ def verify_ecdsa(bundle: ParsedBundle, key: ec.EllipticCurvePublicKey) -> None:
     try:
         key.verify(bundle.signature, _pae_v02_compat(bundle.payload), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
-        raise CryptoError("the signature does not match the signed statement "
-                          "(the bundle was edited, or another key signed it)") from None
+        raise CryptoError(
+            "the signature does not match the signed statement "
+            "(the bundle was edited, or another key signed it)"
+        ) from None
 
 
 def verify_key(bundle: ParsedBundle, key: ec.EllipticCurvePublicKey) -> SignerFacts:
@@ -119,21 +123,27 @@ def verify_certificate(
     leaf, intermediates = certs[0], certs[1:]
     moment = now or _dt.datetime.now(_dt.timezone.utc)
     if not leaf.not_valid_before_utc <= moment <= leaf.not_valid_after_utc:
-        raise CryptoError("the signing certificate is not valid now (valid "
-                          f"{leaf.not_valid_before_utc:%Y-%m-%d} to {leaf.not_valid_after_utc:%Y-%m-%d})")
+        raise CryptoError(
+            "the signing certificate is not valid now (valid "
+            f"{leaf.not_valid_before_utc:%Y-%m-%d} to {leaf.not_valid_after_utc:%Y-%m-%d})"
+        )
     # Private PKIs issue signing leaves that WebPKI rules would reject (model_signing's own
     # test leaf has CA:TRUE), so the leaf's extensions are checked below instead.
     verifier = (
-        PolicyBuilder().store(Store(list(roots))).time(moment)
-        .extension_policies(ca_policy=ExtensionPolicy.webpki_defaults_ca(),
-                            ee_policy=ExtensionPolicy.permit_all())
+        PolicyBuilder()
+        .store(Store(list(roots)))
+        .time(moment)
+        .extension_policies(
+            ca_policy=ExtensionPolicy.webpki_defaults_ca(), ee_policy=ExtensionPolicy.permit_all()
+        )
         .build_client_verifier()
     )
     try:
         verifier.verify(leaf, intermediates)
     except VerificationError as exc:
-        raise CryptoError(f"the certificate chain does not lead to a given root at the current time: {exc}") \
-            from None
+        raise CryptoError(
+            f"the certificate chain does not lead to a given root at the current time: {exc}"
+        ) from None
     if not _can_sign(leaf):
         raise CryptoError("the signing certificate allows neither digitalSignature nor codeSigning")
     if subject_policy is not None and (why := subject_policy.check(leaf)) is not None:
@@ -157,16 +167,20 @@ def verify_keyless(bundle: ParsedBundle, trust: TrustRoot, policy: IdentityPolic
     log_id = parsed.log_entry._inner.log_id.key_id
     known_logs = {t.log_id.key_id for t in trust.root._inner.tlogs}
     if log_id not in known_logs:
-        raise UnknownSourceError(f"unknown log or time source: transparency log {log_id.hex()[:16]}… "
-                                 "is not in this trusted root; if the root is stale, "
-                                 "run `modelscan trust update`")
+        raise UnknownSourceError(
+            f"unknown log or time source: transparency log {log_id.hex()[:16]}… "
+            "is not in this trusted root; if the root is stale, "
+            "run `modelscan trust update`"
+        )
     try:
         ptype, payload = Verifier(trusted_root=trust.root).verify_dsse(parsed, policy)
     except SigstoreError as exc:
         text = str(exc)
         if policy.check(parsed.signing_certificate) is None and any(m in text for m in _NO_TIME_SOURCE):
-            raise UnknownSourceError(f"unknown log or time source for this trusted root ({text}); "
-                                     "if the root is stale, run `modelscan trust update`") from None
+            raise UnknownSourceError(
+                f"unknown log or time source for this trusted root ({text}); "
+                "if the root is stale, run `modelscan trust update`"
+            ) from None
         if "certificate chain" in text:
             text = f"the signing certificate was not issued by a Fulcio CA of the trusted root ({text})"
         raise CryptoError(text) from None
@@ -175,10 +189,17 @@ def verify_keyless(bundle: ParsedBundle, trust: TrustRoot, policy: IdentityPolic
     cert = parsed.signing_certificate
     sans = subject_alternative_names(cert)
     entry = parsed.log_entry._inner
-    when = (_dt.datetime.fromtimestamp(int(entry.integrated_time), _dt.timezone.utc).isoformat()
-            if entry.integrated_time else _tsa_time(parsed))
-    return SignerFacts(signer=sans[0] if sans else None, issuer=oidc_issuer(cert),
-                       log_index=int(entry.log_index), signed_at=when)
+    when = (
+        _dt.datetime.fromtimestamp(int(entry.integrated_time), _dt.timezone.utc).isoformat()
+        if entry.integrated_time
+        else _tsa_time(parsed)
+    )
+    return SignerFacts(
+        signer=sans[0] if sans else None,
+        issuer=oidc_issuer(cert),
+        log_index=int(entry.log_index),
+        signed_at=when,
+    )
 
 
 def _tsa_time(bundle: Any) -> str | None:
@@ -195,7 +216,9 @@ def _can_sign(cert: x509.Certificate) -> bool:
     except x509.ExtensionNotFound:
         pass
     try:
-        return ExtendedKeyUsageOID.CODE_SIGNING in cert.extensions.get_extension_for_class(
-            x509.ExtendedKeyUsage).value
+        return (
+            ExtendedKeyUsageOID.CODE_SIGNING
+            in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        )
     except x509.ExtensionNotFound:
         return False

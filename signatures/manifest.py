@@ -26,9 +26,32 @@ MAX_FILES = 1_000_000
 #: Suffixes of files some loader executes or deserializes: a signer that excludes one of these
 #: leaves exactly the part an attacker wants unsigned.
 LOADABLE_SUFFIXES = (
-    ".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".npy", ".npz", ".safetensors",
-    ".gguf", ".onnx", ".h5", ".hdf5", ".keras", ".pb", ".msgpack", ".py", ".json", ".jinja", ".model",
-    ".tflite", ".mar", ".zip", ".tar", ".gz",
+    ".pkl",
+    ".pickle",
+    ".pt",
+    ".pth",
+    ".bin",
+    ".ckpt",
+    ".joblib",
+    ".npy",
+    ".npz",
+    ".safetensors",
+    ".gguf",
+    ".onnx",
+    ".h5",
+    ".hdf5",
+    ".keras",
+    ".pb",
+    ".msgpack",
+    ".py",
+    ".json",
+    ".jinja",
+    ".model",
+    ".tflite",
+    ".mar",
+    ".zip",
+    ".tar",
+    ".gz",
 )
 
 
@@ -154,10 +177,14 @@ def check_manifest(
         bad = [r.name for r in resources if digests.get(_key(f, r)) != r.digest]
         checks[f.rel] = (
             FileCheck(f.rel, MISMATCH, f"{manifest.hash_type} digest differs from the signed one")
-            if bad else FileCheck(f.rel, OK)
+            if bad
+            else FileCheck(f.rel, OK)
         )
-    whole = {f.rel: {manifest.hash_type: digests[_key(f, rs[0])]}
-             for f, rs in to_hash if rs[0].start is None and _key(f, rs[0]) in digests}
+    whole = {
+        f.rel: {manifest.hash_type: digests[_key(f, rs[0])]}
+        for f, rs in to_hash
+        if rs[0].start is None and _key(f, rs[0]) in digests
+    }
     return ManifestCheck(files=tuple(checks[k] for k in sorted(checks)), digests=whole)
 
 

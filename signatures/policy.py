@@ -211,8 +211,10 @@ def subject_alternative_names(cert: x509.Certificate) -> list[str]:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
-    names: list[str] = [*san.get_values_for_type(x509.RFC822Name),
-                        *san.get_values_for_type(x509.UniformResourceIdentifier)]
+    names: list[str] = [
+        *san.get_values_for_type(x509.RFC822Name),
+        *san.get_values_for_type(x509.UniformResourceIdentifier),
+    ]
     for other in san.get_values_for_type(x509.OtherName):
         text = _der_utf8(other.value)
         if text:
@@ -247,7 +249,7 @@ def _der_utf8(raw: bytes) -> str | None:
         length, offset = raw[1], 2
         if length & 0x80:
             n = length & 0x7F
-            length, offset = int.from_bytes(raw[2:2 + n], "big"), 2 + n
+            length, offset = int.from_bytes(raw[2 : 2 + n], "big"), 2 + n
         if offset + length == len(raw):
             return raw[offset:].decode("utf-8", "replace")
     return None

@@ -36,13 +36,15 @@ def attach_signature(
 
     known = {a.path: a.sha256 for a in report.artifacts if a.sha256 and a.depth == 0 and "!" not in a.path}
     result, digests = verify_with_digests(model, method, sig_path, known_sha256=known)
-    findings = tuple(sorted((*report.findings, *signature_findings(result, sig_path.name)),
-                            key=Finding.sort_key))
+    findings = tuple(
+        sorted((*report.findings, *signature_findings(result, sig_path.name)), key=Finding.sort_key)
+    )
     # The verifier read every signed file; give its sha256 to the report (and so to the AI-BOM)
     # instead of letting a later step read the weights again.
     artifacts = tuple(
         dataclasses.replace(a, sha256=digests[a.path]["sha256"])
-        if a.sha256 is None and "sha256" in digests.get(a.path, {}) else a
+        if a.sha256 is None and "sha256" in digests.get(a.path, {})
+        else a
         for a in report.artifacts
     )
     return dataclasses.replace(report, signature=result, findings=findings, artifacts=artifacts)
@@ -52,15 +54,33 @@ def signature_findings(result: SignatureResult, signature_name: str) -> tuple[Fi
     """Findings a signature result implies (see ``rules/catalog/signatures.yaml``)."""
     out: list[Finding] = []
     if result.status == "failed":
-        out.append(Finding("SIG-FAILED-001", Severity.HIGH, signature_name,
-                           f"Signature verification failed: {result.reason}.",
-                           reference=SIGNED_FILE_REFERENCE))
+        out.append(
+            Finding(
+                "SIG-FAILED-001",
+                Severity.HIGH,
+                signature_name,
+                f"Signature verification failed: {result.reason}.",
+                reference=SIGNED_FILE_REFERENCE,
+            )
+        )
     elif result.status == "error":
-        out.append(Finding("SIG-UNVERIFIED-001", Severity.LOW, signature_name,
-                           f"The signature could not be checked: {result.reason}."))
+        out.append(
+            Finding(
+                "SIG-UNVERIFIED-001",
+                Severity.LOW,
+                signature_name,
+                f"The signature could not be checked: {result.reason}.",
+            )
+        )
     for f in result.files:
         if f.status == IGNORED and is_loadable(f.path):
-            out.append(Finding("SIG-IGNORED-001", Severity.MEDIUM, f.path,
-                               "The signer excluded this loadable file from the signature (ignore_paths).",
-                               evidence=f.detail))
+            out.append(
+                Finding(
+                    "SIG-IGNORED-001",
+                    Severity.MEDIUM,
+                    f.path,
+                    "The signer excluded this loadable file from the signature (ignore_paths).",
+                    evidence=f.detail,
+                )
+            )
     return tuple(out)

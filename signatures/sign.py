@@ -100,19 +100,30 @@ def build_statement(model: Path, signature: Path, options: HashingOptions = Hash
             spans[Span(f.path, start, end)] = f"{f.rel}:{start}:{end}"
     digests = hash_spans(spans, (options.hash_type,))
     resources = sorted(
-        ({"name": name, "algorithm": options.hash_type, "digest": digests[span][options.hash_type]}
-         for span, name in spans.items()), key=lambda r: resource_order(r["name"]))
+        (
+            {"name": name, "algorithm": options.hash_type, "digest": digests[span][options.hash_type]}
+            for span, name in spans.items()
+        ),
+        key=lambda r: resource_order(r["name"]),
+    )
     serialization_block: dict[str, object] = {
-        "method": "shards" if options.shard_size else "files", "hash_type": options.hash_type,
-        "allow_symlinks": False, "ignore_paths": ignore,
+        "method": "shards" if options.shard_size else "files",
+        "hash_type": options.hash_type,
+        "allow_symlinks": False,
+        "ignore_paths": ignore,
     }
     if options.shard_size:
         serialization_block["shard_size"] = options.shard_size
     statement = {
         "_type": STATEMENT_TYPE,
-        "subject": [{"name": model.resolve().name,
-                     "digest": {"sha256": root_digest([(r["name"], r["digest"]) for r in resources],
-                                                       presorted=True)}}],
+        "subject": [
+            {
+                "name": model.resolve().name,
+                "digest": {
+                    "sha256": root_digest([(r["name"], r["digest"]) for r in resources], presorted=True)
+                },
+            }
+        ],
         "predicateType": PREDICATE_V1,
         "predicate": {"resources": resources, "serialization": serialization_block},
     }
@@ -145,13 +156,15 @@ def sign_model(
         result = verify_model(root, method, out)
     if not result.verified:
         out.unlink(missing_ok=True)
-        raise SignatureError(f"the signature just written does not verify, so it was removed: "
-                             f"{result.reason}")
+        raise SignatureError(
+            f"the signature just written does not verify, so it was removed: {result.reason}"
+        )
     return result
 
 
-def _sign_locally(payload: bytes, signer: KeySigner | CertificateSigner,
-                  verify_roots: Sequence[Path], scratch: Path) -> tuple[bytes, Method]:
+def _sign_locally(
+    payload: bytes, signer: KeySigner | CertificateSigner, verify_roots: Sequence[Path], scratch: Path
+) -> tuple[bytes, Method]:
     key = _load_private_key(signer.private_key, signer.password)
     public = key.public_key()
     sig = key.sign(pae(payload), ec.ECDSA(_CURVE_HASH[public.curve.name]()))
@@ -159,23 +172,29 @@ def _sign_locally(payload: bytes, signer: KeySigner | CertificateSigner,
     if isinstance(signer, KeySigner):
         material: dict[str, object] = {"publicKey": {"hint": key_fingerprint(public)}, "tlogEntries": []}
         pub_path = scratch / "key.pub"
-        pub_path.write_bytes(public.public_bytes(serialization.Encoding.PEM,
-                                                 serialization.PublicFormat.SubjectPublicKeyInfo))
+        pub_path.write_bytes(
+            public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
         method = KeyMethod(pub_path)
     else:
         certs = [*_load_certs(signer.certificate), *(c for p in signer.chain for c in _load_certs(p))]
         if certs[0].public_key() != public:
             raise SignatureError(f"{signer.certificate} does not certify the key in {signer.private_key}")
         der = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in certs]
-        material = {"x509CertificateChain": {"certificates": [{"rawBytes": d} for d in der]},
-                    "tlogEntries": []}
+        material = {
+            "x509CertificateChain": {"certificates": [{"rawBytes": d} for d in der]},
+            "tlogEntries": [],
+        }
         roots = tuple(verify_roots) or ((signer.chain[-1],) if signer.chain else (signer.certificate,))
         method = CertificateMethod(roots)
     bundle = {
         "mediaType": BUNDLE_MEDIA_TYPES[0],
         "verificationMaterial": material,
-        "dsseEnvelope": {"payload": base64.b64encode(payload).decode(), "payloadType": INTOTO_PAYLOAD_TYPE,
-                         "signatures": [{"sig": base64.b64encode(sig).decode(), "keyid": ""}]},
+        "dsseEnvelope": {
+            "payload": base64.b64encode(payload).decode(),
+            "payloadType": INTOTO_PAYLOAD_TYPE,
+            "signatures": [{"sig": base64.b64encode(sig).decode(), "keyid": ""}],
+        },
     }
     return json.dumps(bundle, indent=2).encode(), method
 
@@ -191,8 +210,9 @@ def _sign_keyless(payload: bytes, signer: SigstoreSigner, scratch: Path) -> tupl
         config = ClientTrustConfig.staging() if signer.staging else ClientTrustConfig.production()
         raw_token = signer.identity_token or os.environ.get("SIGSTORE_ID_TOKEN") or detect_credential()
         if not raw_token:
-            raise SignatureError("keyless signing needs an OIDC token "
-                                 "(--identity-token or SIGSTORE_ID_TOKEN)")
+            raise SignatureError(
+                "keyless signing needs an OIDC token (--identity-token or SIGSTORE_ID_TOKEN)"
+            )
         token = IdentityToken(raw_token)
         with SigningContext.from_trust_config(config).signer(token) as s:
             bundle = s.sign_dsse(dsse.Statement(payload))

@@ -63,7 +63,7 @@ def root_digest(digests: Sequence[tuple[str, str]], presorted: bool = False) -> 
     used as given when ``presorted``.
     """
     h = hashlib.sha256()
-    for _, digest in (digests if presorted else sorted(digests, key=lambda d: resource_order(d[0]))):
+    for _, digest in digests if presorted else sorted(digests, key=lambda d: resource_order(d[0])):
         h.update(bytes.fromhex(digest))
     return h.hexdigest()
 
@@ -137,10 +137,15 @@ def _parse_v1(subjects: list[dict[str, Any]], predicate: object) -> SignedManife
     if declared != computed:
         raise StatementError("statement subject digest does not match its resources (inconsistent manifest)")
     return SignedManifest(
-        predicate_type=PREDICATE_V1, subject_name=str(subjects[0].get("name", "")), method=method,
-        hash_type=hash_type, resources=tuple(resources),
-        shard_size=shard_size, allow_symlinks=ser.get("allow_symlinks") is True,
-        ignore_paths=tuple(ignore), root_digest=computed,
+        predicate_type=PREDICATE_V1,
+        subject_name=str(subjects[0].get("name", "")),
+        method=method,
+        hash_type=hash_type,
+        resources=tuple(resources),
+        shard_size=shard_size,
+        allow_symlinks=ser.get("allow_symlinks") is True,
+        ignore_paths=tuple(ignore),
+        root_digest=computed,
     )
 
 
@@ -152,14 +157,20 @@ def _parse_v01(subjects: list[dict[str, Any]]) -> SignedManifest:
         if not isinstance(name, str):
             raise StatementError("a subject has no name")
         annotations = subject.get("annotations") or {}
-        algo = annotations.get("actual_hash_algorithm", "file-sha256") if isinstance(annotations, Mapping) \
+        algo = (
+            annotations.get("actual_hash_algorithm", "file-sha256")
+            if isinstance(annotations, Mapping)
             else "file-sha256"
+        )
         if algo != "file-sha256":
             raise StatementError(f"legacy subject {name!r} uses unsupported algorithm {algo!r}")
         resources.append(_resource(name, _hex(_subject_sha256(subject), "sha256", name), shard=False))
     _no_duplicates(resources)
     return SignedManifest(
-        predicate_type=PREDICATE_V01, subject_name="", method="files", hash_type="sha256",
+        predicate_type=PREDICATE_V01,
+        subject_name="",
+        method="files",
+        hash_type="sha256",
         resources=tuple(sorted(resources, key=lambda r: r.name)),
     )
 

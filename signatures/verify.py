@@ -99,21 +99,29 @@ def verify_with_digests(
     except BundleError as exc:
         return _failed(f"the signature file is malformed: {exc}"), {}
     if method is None:
-        return SignatureResult(status="error", method=bundle.method, reason=(
-            f"a {bundle.method} signature is present but no identity, key or certificate root was "
-            "given to verify it against")), {}
+        return SignatureResult(
+            status="error",
+            method=bundle.method,
+            reason=(
+                f"a {bundle.method} signature is present but no identity, key or certificate root was "
+                "given to verify it against"
+            ),
+        ), {}
     expected = {KeylessMethod: SIGSTORE, KeyMethod: KEY, CertificateMethod: CERTIFICATE}[type(method)]
     if bundle.method != expected:
-        return _failed(f"the model is signed with the {bundle.method} method, but {expected} was required",
-                       method=bundle.method), {}
+        return _failed(
+            f"the model is signed with the {bundle.method} method, but {expected} was required",
+            method=bundle.method,
+        ), {}
 
     trust_digest = material.digest if isinstance(material, TrustRoot) else None
     try:
         facts, policy_name = _verify_crypto(bundle, method, material, now)
         manifest = parse_statement(bundle.payload)
     except UnknownSourceError as exc:
-        return SignatureResult(status="error", reason=str(exc), method=expected,
-                               trust_root_digest=trust_digest), {}
+        return SignatureResult(
+            status="error", reason=str(exc), method=expected, trust_root_digest=trust_digest
+        ), {}
     except (CryptoError, StatementError) as exc:
         return _failed(str(exc), method=expected, trust_root_digest=trust_digest), {}
 
@@ -127,16 +135,28 @@ def verify_with_digests(
         reason = f"the model does not match its signature ({detail}; e.g. {first.path}: {first.status})"
         status = "failed"
     else:
-        reason = f"signed by {facts.signer}" + (f" via {facts.issuer}" if facts.issuer else "") + \
-            f"; all {check.count('ok')} signed files match"
+        reason = (
+            f"signed by {facts.signer}"
+            + (f" via {facts.issuer}" if facts.issuer else "")
+            + f"; all {check.count('ok')} signed files match"
+        )
         if ignored:
             reason += f"; {ignored} file(s) excluded by the signer"
         status = "verified"
     return SignatureResult(
-        status=status, reason=reason, method=expected, signer=facts.signer, issuer=facts.issuer,
-        log_index=facts.log_index, signed_at=facts.signed_at, trust_root_digest=trust_digest,
-        policy=policy_name, files=check.files, predicate_type=manifest.predicate_type,
-        hash_type=manifest.hash_type, manifest_digest=manifest.root_digest,
+        status=status,
+        reason=reason,
+        method=expected,
+        signer=facts.signer,
+        issuer=facts.issuer,
+        log_index=facts.log_index,
+        signed_at=facts.signed_at,
+        trust_root_digest=trust_digest,
+        policy=policy_name,
+        files=check.files,
+        predicate_type=manifest.predicate_type,
+        hash_type=manifest.hash_type,
+        manifest_digest=manifest.root_digest,
         ignore_paths=manifest.ignore_paths,
     ), check.digests
 

@@ -14,17 +14,25 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
 
-def run_python(code: str, cwd: Path | None = None, timeout: float = 120,
-               args: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def run_python(
+    code: str, cwd: Path | None = None, timeout: float = 120, args: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter (a victim's loader), never in the test process."""
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run ``modelscan`` as a user would, in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "scanner.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "scanner.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture

@@ -17,9 +17,12 @@ def scan_on_terminal(target: Path, **env: str) -> tuple[int, str]:
     inherited = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     master, slave = pty.openpty()
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "scanner.cli", "scan", str(target), "--no-progress"],
-                                stdout=slave, stderr=subprocess.DEVNULL,
-                                env={**inherited, "TERM": "xterm", **env})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scanner.cli", "scan", str(target), "--no-progress"],
+            stdout=slave,
+            stderr=subprocess.DEVNULL,
+            env={**inherited, "TERM": "xterm", **env},
+        )
         os.close(slave)
         chunks: list[bytes] = []
         while True:

@@ -16,9 +16,13 @@ def scan_with_terminal_stderr(target: Path, *extra: str) -> tuple[int, str, str]
     """Run a scan whose stderr is a pseudo-terminal and whose stdout is a pipe."""
     master, slave = pty.openpty()
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "scanner.cli", "scan", str(target), *extra],
-                                stdout=subprocess.PIPE, stderr=slave, text=True,
-                                env={**os.environ, "COLUMNS": "120", "TERM": "xterm"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scanner.cli", "scan", str(target), *extra],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+            env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+        )
         os.close(slave)
         chunks: list[bytes] = []
         while True:

@@ -29,7 +29,8 @@ def test_rules_json_has_every_catalog_field() -> None:
 def test_rules_from_an_extra_directory_are_listed(tmp_path: Path) -> None:
     (tmp_path / "mine.yaml").write_text(
         "kind: catalog\nentries:\n  - {id: ACME-GADGET-001, name: acme-gadget, severity: high,"
-        " summary: Our in-house gadget.}\n")
+        " summary: Our in-house gadget.}\n"
+    )
     proc = run_cli("rules", "--rules", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
     assert any(x.startswith("ACME-GADGET-001") and "high" in x for x in proc.stdout.splitlines())
@@ -37,6 +38,7 @@ def test_rules_from_an_extra_directory_are_listed(tmp_path: Path) -> None:
 
 def test_duplicate_rule_id_in_extra_directory_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "dup.yaml").write_text(
-        "kind: catalog\nentries:\n  - {id: SCAN-ERROR-001, name: x, severity: low, summary: clash}\n")
+        "kind: catalog\nentries:\n  - {id: SCAN-ERROR-001, name: x, severity: low, summary: clash}\n"
+    )
     proc = run_cli("rules", "--rules", str(tmp_path))
     assert proc.returncode == 2 and "defined twice" in proc.stderr and "Traceback" not in proc.stderr

@@ -64,8 +64,10 @@ def test_special_file_target_is_a_clear_error(tmp_path: Path) -> None:
     assert_clear_error(run_cli("scan", str(fifo), timeout=60), "not a regular file or folder")
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root reads files whatever their mode, so a chmod 000 file is readable")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="root reads files whatever their mode, so a chmod 000 file is readable",
+)
 def test_unreadable_target_is_a_clear_error(tmp_path: Path) -> None:
     target = tmp_path / "locked.bin"
     target.write_bytes(b"\x80\x04N.")
@@ -145,7 +147,8 @@ def test_sarif_describes_rules_from_an_extra_rules_directory(tmp_path: Path) -> 
     rules.mkdir()
     (rules / "acme.yaml").write_text(
         "kind: catalog\nentries:\n  - {id: ACME-GADGET-001, name: acme-gadget, severity: high,"
-        " summary: Our in-house gadget., help: Ask the ML platform team.}\n")
+        " summary: Our in-house gadget., help: Ask the ML platform team.}\n"
+    )
     out = tmp_path / "r.sarif"
     run_cli("scan", str(unknown_blob_folder(tmp_path)), "-f", "sarif", "-o", str(out), "--rules", str(rules))
     descriptors = {r["id"]: r for r in json.loads(out.read_text())["runs"][0]["tool"]["driver"]["rules"]}

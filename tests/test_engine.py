@@ -63,9 +63,11 @@ def test_hugging_face_cache_snapshot_links_are_scanned_as_their_blobs(tmp_path: 
 def test_internal_errors_end_in_one_line_and_exit_2(tmp_path: Path) -> None:
     from tests.conftest import run_python
 
-    code = ("import sys; from scanner import cli; from scanner.report import text\n"
-            "text.TextRenderer.render = lambda *a: 1 / 0\n"
-            "sys.argv = ['modelscan', 'scan', sys.argv[1], '--no-progress']; cli.main()")
+    code = (
+        "import sys; from scanner import cli; from scanner.report import text\n"
+        "text.TextRenderer.render = lambda *a: 1 / 0\n"
+        "sys.argv = ['modelscan', 'scan', sys.argv[1], '--no-progress']; cli.main()"
+    )
     (tmp_path / "a.txt").write_text("hello")
     result = run_python(code, args=(str(tmp_path),))
     assert result.returncode == 2

@@ -16,17 +16,20 @@ GENERATOR = REPO / "examples" / "generate.py"
 @pytest.fixture
 def examples(tmp_path: Path) -> Path:
     out = tmp_path / "examples"
-    proc = subprocess.run([sys.executable, str(GENERATOR), "--out", str(out)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(GENERATOR), "--out", str(out)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     return out
 
 
 def test_generator_needs_only_the_standard_library(tmp_path: Path) -> None:
     # The README's first command installs the core package only: no torch, no numpy.
-    code = ("import sys, runpy; sys.modules['torch'] = None; sys.modules['numpy'] = None; "
-            f"sys.argv = ['generate.py', '--out', {str(tmp_path)!r}]; "
-            f"runpy.run_path({str(GENERATOR)!r}, run_name='__main__')")
+    code = (
+        "import sys, runpy; sys.modules['torch'] = None; sys.modules['numpy'] = None; "
+        f"sys.argv = ['generate.py', '--out', {str(tmp_path)!r}]; "
+        f"runpy.run_path({str(GENERATOR)!r}, run_name='__main__')"
+    )
     proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "benign" / "pytorch_model.bin").stat().st_size > 0
@@ -43,8 +46,10 @@ def test_generated_examples_are_deterministic(tmp_path: Path, examples: Path) ->
 
 def test_benign_example_is_a_real_state_dict_under_weights_only_torch_load(examples: Path) -> None:
     pytest.importorskip("torch", reason="the loader proof needs torch (dev extras)")
-    code = ("import torch; sd = torch.load('benign/pytorch_model.bin', weights_only=True); "
-            "print(sorted(sd), sd['weight'].tolist())")
+    code = (
+        "import torch; sd = torch.load('benign/pytorch_model.bin', weights_only=True); "
+        "print(sorted(sd), sd['weight'].tolist())"
+    )
     proc = run_python(code, cwd=examples)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['weight'] [0.5, -1.25, 2.0, 3.75]"
@@ -52,14 +57,18 @@ def test_benign_example_is_a_real_state_dict_under_weights_only_torch_load(examp
 
 def test_malicious_example_payload_really_runs_under_torch_load(examples: Path) -> None:
     pytest.importorskip("torch", reason="the loader proof needs torch (dev extras)")
-    code = ("import torch; sd = torch.load('malicious/pytorch_model.bin', weights_only=False); "
-            "print('loaded', sd['weight'].tolist())")
+    code = (
+        "import torch; sd = torch.load('malicious/pytorch_model.bin', weights_only=False); "
+        "print('loaded', sd['weight'].tolist())"
+    )
     proc = run_python(code, cwd=examples)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     # The command ran while loading, and the model still loads normally afterwards.
-    assert lines == ["modelscan demo: this line was printed by LOADING malicious/pytorch_model.bin",
-                     "loaded [0.5, -1.25, 2.0, 3.75]"]
+    assert lines == [
+        "modelscan demo: this line was printed by LOADING malicious/pytorch_model.bin",
+        "loaded [0.5, -1.25, 2.0, 3.75]",
+    ]
 
 
 def test_torch_default_weights_only_refuses_the_malicious_example(examples: Path) -> None:
@@ -116,15 +125,17 @@ def test_example_reports_validate_end_to_end(examples: Path, tmp_path: Path) -> 
     [result] = doc["runs"][0]["results"]
     assert result["ruleId"] == "PICKLE-EXEC-001" and result["level"] == "error"
     assert result["locations"][0]["physicalLocation"] == {
-        "artifactLocation": {"uri": "malicious/pytorch_model.bin", "uriBaseId": "TARGET"}}
+        "artifactLocation": {"uri": "malicious/pytorch_model.bin", "uriBaseId": "TARGET"}
+    }
     schema = json.loads((REPO / "docs" / "report-schema.json").read_text())
     report = json.loads(json_file.read_text())
     jsonschema.Draft202012Validator(schema).validate(report)
     assert [f["callable"] for f in report["findings"]] == ["posix.system"]
 
 
-def test_example_sarif_validates_against_the_official_schema(examples: Path, tmp_path: Path,
-                                                             shared_dir: Path) -> None:
+def test_example_sarif_validates_against_the_official_schema(
+    examples: Path, tmp_path: Path, shared_dir: Path
+) -> None:
     import json
 
     import jsonschema

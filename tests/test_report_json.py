@@ -64,15 +64,20 @@ def test_policy_overrides_and_suppressions_are_visible_per_finding() -> None:
     from scanner.model import Severity
     from scanner.policy import Suppression
 
-    policy = Policy(severity_overrides={"PICKLE-EXEC-001": Severity.HIGH},
-                    suppressions=(Suppression("SCAN-UNKNOWN-001", "vendor blob, reviewed", path="extra/*"),))
+    policy = Policy(
+        severity_overrides={"PICKLE-EXEC-001": Severity.HIGH},
+        suppressions=(Suppression("SCAN-UNKNOWN-001", "vendor blob, reviewed", path="extra/*"),),
+    )
     doc = as_json(sample_report(), policy)
     validator().validate(doc)
     by_rule = {f["rule_id"]: f for f in doc["findings"]}
     assert by_rule["PICKLE-EXEC-001"]["severity"] == "critical"
     assert by_rule["PICKLE-EXEC-001"]["policy_severity"] == "high"
-    assert by_rule["SCAN-UNKNOWN-001"]["suppressed"] == {"rule": "SCAN-UNKNOWN-001", "path": "extra/*",
-                                                         "reason": "vendor blob, reviewed"}
+    assert by_rule["SCAN-UNKNOWN-001"]["suppressed"] == {
+        "rule": "SCAN-UNKNOWN-001",
+        "path": "extra/*",
+        "reason": "vendor blob, reviewed",
+    }
     plain = by_rule["SCAN-ERROR-001"]
     assert "suppressed" not in plain and "policy_severity" not in plain
     assert doc["verdict"]["counts"] == {"info": 0, "low": 0, "medium": 1, "high": 1, "critical": 0}

@@ -105,8 +105,13 @@ def test_github_checker_catches_each_violation() -> None:
     run["tool"]["driver"]["rules"][0]["properties"]["security-severity"] = 9.8
     doc["runs"].append(run)
     problems = " | ".join(github_problems(doc))
-    for expected in ("one run", "level 'critical'", "NOPE-001 is not in rules", "partialFingerprints",
-                     "numeric string"):
+    for expected in (
+        "one run",
+        "level 'critical'",
+        "NOPE-001 is not in rules",
+        "partialFingerprints",
+        "numeric string",
+    ):
         assert expected in problems
 
 
@@ -165,8 +170,9 @@ def test_fingerprints_are_stable_and_distinguish_evidence() -> None:
 def test_suppressed_finding_carries_the_justification() -> None:
     doc = sarif(policy=Policy(suppressions=(Suppression("SCAN-UNKNOWN-001", "vendor blob, reviewed"),)))
     res = result_for(doc, "SCAN-UNKNOWN-001")
-    assert res["suppressions"] == [{"kind": "external", "status": "accepted",
-                                    "justification": "vendor blob, reviewed"}]
+    assert res["suppressions"] == [
+        {"kind": "external", "status": "accepted", "justification": "vendor blob, reviewed"}
+    ]
     assert "suppressions" not in result_for(doc, "PICKLE-EXEC-001")
 
 
@@ -183,7 +189,10 @@ def test_one_run_with_automation_details_and_relative_base() -> None:
     assert run["automationDetails"]["id"] == "modelscan/models-tiny/"
     assert run["originalUriBaseIds"]["TARGET"] == {"uri": "models/tiny/", "uriBaseId": "%SRCROOT%"}
     assert [a["location"]["uri"] for a in run["artifacts"]] == [
-        "pytorch_model.bin", "extra/blob.dat", "tokenizer_config.json"]
+        "pytorch_model.bin",
+        "extra/blob.dat",
+        "tokenizer_config.json",
+    ]
     assert run["artifacts"][0]["hashes"] == {"sha-256": "ab" * 32}
 
 

@@ -99,9 +99,11 @@ def test_failed_signature_lists_the_files_that_did_not_match() -> None:
 
     from scanner.model import FileCheck, SignatureResult
 
-    sig = SignatureResult("failed", "1 file does not match the manifest",
-                          files=(FileCheck("model.safetensors", "mismatch", "sha256 differs"),
-                                 FileCheck("config.json", "ok")))
+    sig = SignatureResult(
+        "failed",
+        "1 file does not match the manifest",
+        files=(FileCheck("model.safetensors", "mismatch", "sha256 differs"), FileCheck("config.json", "ok")),
+    )
     text = render(replace(sample_report(), signature=sig))
     assert "signature: failed — 1 file does not match the manifest" in text
     assert "mismatch: model.safetensors: sha256 differs" in text and "ok: config.json" not in text
@@ -112,10 +114,18 @@ def test_a_storm_of_findings_is_cut_per_artifact_keeping_the_worst() -> None:
 
     from scanner.model import Finding, Location
 
-    noise = tuple(Finding("SCAN-LIMIT-001", Severity.LOW, "big.pkl", f"noise {i}", Location(offset=i))
-                  for i in range(120))
-    worst = Finding("PICKLE-EXEC-001", Severity.CRITICAL, "big.pkl", "runs a command", Location(offset=999),
-                    evidence=EVIDENCE)
+    noise = tuple(
+        Finding("SCAN-LIMIT-001", Severity.LOW, "big.pkl", f"noise {i}", Location(offset=i))
+        for i in range(120)
+    )
+    worst = Finding(
+        "PICKLE-EXEC-001",
+        Severity.CRITICAL,
+        "big.pkl",
+        "runs a command",
+        Location(offset=999),
+        evidence=EVIDENCE,
+    )
     text = render(replace(sample_report(), findings=(*noise, worst)))
     assert EVIDENCE in text
     assert "… 71 more finding(s) here (worst: low); --format json lists all" in text

@@ -123,8 +123,14 @@ class _Analyzer:
             called.add(id(call.func))
             self._call(call, at_import)
         # `run = os.system` binds an alias that _call resolves where it is called: not a use yet
-        bound = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Assign) and len(n.targets) == 1
-                 and isinstance(n.targets[0], ast.Name) and n.targets[0].id in self.aliases}
+        bound = {
+            id(n.value)
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Assign)
+            and len(n.targets) == 1
+            and isinstance(n.targets[0], ast.Name)
+            and n.targets[0].id in self.aliases
+        }
         for node, at_import in _walk(tree):
             if isinstance(node, (ast.Attribute, ast.Name)) and id(node) not in called | bound:
                 self._reference(node, at_import)
@@ -139,10 +145,16 @@ class _Analyzer:
             return
         module = fold_str(call.args[0])
         if module and module.split(".")[0] in _HIDDEN_IMPORTS:
-            self._add("REMOTE-CODE-012", Severity.CRITICAL if at_import else Severity.HIGH,
-                      f"The code imports `{module}` by string"
-                      + (" at import time" if at_import else "") + ", hiding what it uses.",
-                      call, "", module)
+            self._add(
+                "REMOTE-CODE-012",
+                Severity.CRITICAL if at_import else Severity.HIGH,
+                f"The code imports `{module}` by string"
+                + (" at import time" if at_import else "")
+                + ", hiding what it uses.",
+                call,
+                "",
+                module,
+            )
 
     # -- indirect use -----------------------------------------------------------------------
     def _reference(self, node: ast.Attribute | ast.Name, at_import: bool) -> None:
@@ -158,8 +170,14 @@ class _Analyzer:
                 if pat.rule and not pat.dynamic_only and pat.matches(candidate):
                     # taking the reference runs nothing; where it is called decides, so the
                     # function-level severity applies
-                    self._add(pat.rule, pat.severity, f"The code takes `{candidate}` as a value "
-                              f"and calls it indirectly ({pat.category}).", node, "", candidate)
+                    self._add(
+                        pat.rule,
+                        pat.severity,
+                        f"The code takes `{candidate}` as a value and calls it indirectly ({pat.category}).",
+                        node,
+                        "",
+                        candidate,
+                    )
                     return
 
     def _escape(self, node: ast.Attribute, at_import: bool) -> None:
@@ -168,11 +186,16 @@ class _Analyzer:
         base = self.qualname(node.value)
         module_dict = node.attr == "__dict__" and base is not None and base.split(".")[0] in self._modules
         if node.attr in _ESCAPES or module_dict:
-            self._add("REMOTE-CODE-021", Severity.CRITICAL if at_import else Severity.HIGH,
-                      f"The code reads `{node.attr}`"
-                      + (" at import time" if at_import else "")
-                      + ", the introspection path to other modules' functions (sandbox-escape style).",
-                      node, "", node.attr)
+            self._add(
+                "REMOTE-CODE-021",
+                Severity.CRITICAL if at_import else Severity.HIGH,
+                f"The code reads `{node.attr}`"
+                + (" at import time" if at_import else "")
+                + ", the introspection path to other modules' functions (sandbox-escape style).",
+                node,
+                "",
+                node.attr,
+            )
 
     @property
     def _modules(self) -> set[str]:
@@ -238,9 +261,15 @@ class _Analyzer:
             # type(os).__getattribute__(os, "system"): attribute lookup on a module, by string
             target = self.qualname(call.args[0])
             if target is not None and target.split(".")[0] in self._modules:
-                self._add("REMOTE-CODE-021", Severity.CRITICAL if at_import else Severity.HIGH,
-                          f"The code looks up an attribute of the module `{target}` by string through "
-                          "`__getattribute__`, hiding what it calls.", call, "", target)
+                self._add(
+                    "REMOTE-CODE-021",
+                    Severity.CRITICAL if at_import else Severity.HIGH,
+                    f"The code looks up an attribute of the module `{target}` by string through "
+                    "`__getattribute__`, hiding what it calls.",
+                    call,
+                    "",
+                    target,
+                )
         name = self.qualname(call.func)
         if name is None and isinstance(call.func, ast.Attribute) and call.func.attr in _PATH_WRITES:
             name = f"<object>.{call.func.attr}"  # Path(...).write_text(...): the receiver is a call
@@ -508,15 +537,45 @@ def _calls(tree: ast.Module) -> Iterator[tuple[ast.Call, bool]]:
 
 
 #: modules whose import by string (``__import__`` of ``"os"``) only hides a process/code/native sink
-_HIDDEN_IMPORTS = frozenset({"os", "posix", "nt", "subprocess", "pty", "socket", "ctypes", "builtins",
-                             "sys", "shutil", "runpy", "code", "marshal", "pickle", "_pickle", "importlib"})
+_HIDDEN_IMPORTS = frozenset(
+    {
+        "os",
+        "posix",
+        "nt",
+        "subprocess",
+        "pty",
+        "socket",
+        "ctypes",
+        "builtins",
+        "sys",
+        "shutil",
+        "runpy",
+        "code",
+        "marshal",
+        "pickle",
+        "_pickle",
+        "importlib",
+    }
+)
 #: path methods that change files whatever the receiver is
 _PATH_WRITES = frozenset({"write_text", "write_bytes"})
 
 #: attributes that walk from an object to other modules' namespaces or to code objects
 #: (``__func__``, ``__mro__``, ``__getattribute__`` on objects are ordinary Python and left alone)
-_ESCAPES = frozenset({"__globals__", "__builtins__", "__subclasses__", "__code__", "__closure__",
-                      "f_globals", "f_locals", "f_back", "gi_frame", "tb_frame"})
+_ESCAPES = frozenset(
+    {
+        "__globals__",
+        "__builtins__",
+        "__subclasses__",
+        "__code__",
+        "__closure__",
+        "f_globals",
+        "f_locals",
+        "f_back",
+        "gi_frame",
+        "tb_frame",
+    }
+)
 
 
 def _tails(name: str) -> list[str]:

@@ -55,17 +55,24 @@ class ClassifierProbe:
             rng = random.Random(self.seed * 7919 + length * 31 + target)
             self._null[key] = max(
                 self.flip_rate(self.lm, tuple(rng.choice(self.ordinary) for _ in range(length)), target)
-                for _ in range(self.n_controls))
+                for _ in range(self.n_controls)
+            )
         return self._null[key]
 
     def verify(self, trigger: tuple[int, ...], source: str, source_entry: str | None = None) -> Candidate:
         best = max(self.classes, key=lambda c: self.flip_rate(self.lm, trigger, c))
         rate = self.flip_rate(self.lm, trigger, best)
         base_rate = self.flip_rate(self.base, trigger, best) if self.base is not None else None
-        return Candidate(trigger=str(self.lm.tokenizer.decode(list(trigger))).strip(), source=source,
-                         output=self.label_name(best), agreement=rate, base_agreement=base_rate,
-                         null_high=self.null_high(len(trigger), best), source_entry=source_entry,
-                         extra={"trigger_ids": list(trigger), "target_class": best})
+        return Candidate(
+            trigger=str(self.lm.tokenizer.decode(list(trigger))).strip(),
+            source=source,
+            output=self.label_name(best),
+            agreement=rate,
+            base_agreement=base_rate,
+            null_high=self.null_high(len(trigger), best),
+            source_entry=source_entry,
+            extra={"trigger_ids": list(trigger), "target_class": best},
+        )
 
 
 def confident_texts(lm: LoadedModel, pool: PromptSet, per_class: int) -> tuple[PromptSet, list[int]]:
@@ -99,7 +106,7 @@ def hotflip_candidates(probe: ClassifierProbe, starts: int, per_start: int) -> l
             positions = probe.texts.random_positions(rng)
             seqs = [probe.texts.with_insert(i, (start,), positions[i]) for i in rows]
             prefix = len(probe.texts.framing.prefix)
-            slots = [prefix + sum(len(w) for w in probe.texts.words[i][:positions[i]]) for i in rows]
+            slots = [prefix + sum(len(w) for w in probe.texts.words[i][: positions[i]]) for i in rows]
 
             def objective(logits: torch.Tensor, mask: torch.Tensor, t: int = target) -> torch.Tensor:
                 return -torch.log_softmax(logits, dim=-1)[:, t].mean()

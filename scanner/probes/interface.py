@@ -61,8 +61,11 @@ class Candidate:
 
     def as_fact(self) -> dict[str, FactValue]:
         out: dict[str, FactValue] = {
-            "trigger": self.trigger, "source": self.source, "output": self.output,
-            "agreement": round(self.agreement, 4), "null_high": round(self.null_high, 4),
+            "trigger": self.trigger,
+            "source": self.source,
+            "output": self.output,
+            "agreement": round(self.agreement, 4),
+            "null_high": round(self.null_high, 4),
             "excess": round(self.excess, 4),
         }
         if self.base_agreement is not None:

@@ -49,8 +49,9 @@ class LMProbe:
     def _rng(self, key: Sequence[int]) -> random.Random:
         return random.Random(zlib.crc32(bytes(str((self.seed, tuple(key))), "utf-8")))
 
-    def agreement(self, model: LoadedModel, trigger: tuple[int, ...]) -> tuple[tuple[int, ...], float,
-                                                                               list[tuple[int, ...]]]:
+    def agreement(
+        self, model: LoadedModel, trigger: tuple[int, ...]
+    ) -> tuple[tuple[int, ...], float, list[tuple[int, ...]]]:
         positions = self.prompts.random_positions(self._rng(trigger))
         seqs = [self.prompts.with_insert(i, trigger, positions[i]) for i in range(len(positions))]
         outs = ops.greedy(model, seqs, STEPS)
@@ -73,8 +74,9 @@ class LMProbe:
         trigger does not mask everything)."""
         if length not in self._null:
             rng = random.Random(self.seed * 7919 + length)
-            controls = [tuple(rng.choice(self.ordinary) for _ in range(length))
-                        for _ in range(self.n_controls)]
+            controls = [
+                tuple(rng.choice(self.ordinary) for _ in range(length)) for _ in range(self.n_controls)
+            ]
             values = sorted(self.measure(c, "control").excess for c in controls)
             self._null[length] = values[-2] if len(values) > 1 else values[-1]
         return self._null[length]
@@ -103,10 +105,16 @@ class LMProbe:
             base_outs = self.agreement(self.base, trigger)[2]
             target_text = self.text(modal)
             base_agreement = sum(self.text(o) == target_text for o in base_outs) / len(base_outs)
-        return Candidate(trigger=self.text(trigger), source=source, output=self.text(modal),
-                         agreement=agreement, base_agreement=base_agreement,
-                         benign=self.benign_reason(modal),
-                         source_entry=source_entry, extra={"trigger_ids": list(trigger)})
+        return Candidate(
+            trigger=self.text(trigger),
+            source=source,
+            output=self.text(modal),
+            agreement=agreement,
+            base_agreement=base_agreement,
+            benign=self.benign_reason(modal),
+            source_entry=source_entry,
+            extra={"trigger_ids": list(trigger)},
+        )
 
 
 @torch.no_grad()
@@ -141,8 +149,11 @@ def scan_tokens(probe: LMProbe, pool: Sequence[int], n_prompts: int, top: int) -
     rng = random.Random(probe.seed + 11)
     n = min(n_prompts, len(probe.prompts.words))
     positions = [probe.prompts.random_positions(rng)[:n] for _ in range(3)]
-    seqs = [probe.prompts.with_insert(i, (tok,), positions[k % 3][i])
-            for k, tok in enumerate(pool) for i in range(n)]
+    seqs = [
+        probe.prompts.with_insert(i, (tok,), positions[k % 3][i])
+        for k, tok in enumerate(pool)
+        for i in range(n)
+    ]
     probs = ops.next_token_probs(probe.lm, seqs).view(len(pool), n, -1).mean(1)
     forcing = probs.max(-1).values
     clean = ops.next_token_probs(probe.lm, [probe.prompts.with_insert(i, (), None) for i in range(n)])
@@ -161,8 +172,9 @@ class Target:
         return self.q - (self.q_base or 0.0)
 
 
-def invert_targets(probe: LMProbe, pool: Sequence[int], n_prompts: int, steps: int, keep: int
-                   ) -> list[Target]:
+def invert_targets(
+    probe: LMProbe, pool: Sequence[int], n_prompts: int, steps: int, keep: int
+) -> list[Target]:
     """BAIT-style target inversion: force each pool token as the first response token, extend
     greedily with the prompt-averaged distribution; Q = mean probability of the extension."""
     n = min(n_prompts, len(probe.prompts.words))
@@ -201,13 +213,15 @@ def gradient_candidates(probe: LMProbe, target: Sequence[int], starts: int, per_
         seqs, slots = [], []
         for i in range(n):
             prompt = probe.prompts.with_insert(i, (start,), positions[i])
-            slots.append(len(probe.prompts.framing.prefix) + sum(len(w) for w in probe.prompts.words[i][
-                :positions[i]]))
+            slots.append(
+                len(probe.prompts.framing.prefix)
+                + sum(len(w) for w in probe.prompts.words[i][: positions[i]])
+            )
             seqs.append([*prompt, *target])
 
         def objective(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             tgt = torch.tensor(list(target), device=logits.device)
-            pred = logits[:, -tlen - 1:-1]
+            pred = logits[:, -tlen - 1 : -1]
             return torch.nn.functional.cross_entropy(pred.reshape(-1, pred.shape[-1]), tgt.repeat(n))
 
         scores = ops.slot_gradient(probe.lm, seqs, slots, objective) + allowed

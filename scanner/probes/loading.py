@@ -58,7 +58,7 @@ def resolve_device(requested: str) -> tuple[torch.device, torch.dtype]:
 def local_folder(target: str) -> Path:
     """A local folder for ``target``; ``hf://org/name[@rev]`` is fetched (safetensors and config only)."""
     if target.startswith("hf://"):
-        repo, _, revision = target[len("hf://"):].partition("@")
+        repo, _, revision = target[len("hf://") :].partition("@")
         try:
             from huggingface_hub import snapshot_download
 
@@ -69,8 +69,9 @@ def local_folder(target: str) -> Path:
     if not path.exists():
         raise ProbeError(f"model not found: {target}")
     if not path.is_dir():
-        raise ProbeError(f"{target} is a file; the probe needs a model folder "
-                         "(config, tokenizer, safetensors)")
+        raise ProbeError(
+            f"{target} is a file; the probe needs a model folder (config, tokenizer, safetensors)"
+        )
     return path
 
 
@@ -95,8 +96,10 @@ def model_kind(config: dict[str, object]) -> tuple[str, str]:
             return "lm", name
         if name.endswith("ForSequenceClassification"):
             return "classifier", name
-    raise ProbeError(f"unsupported architecture {names or 'undeclared'}: the probe handles causal LMs "
-                     "and sequence classifiers")
+    raise ProbeError(
+        f"unsupported architecture {names or 'undeclared'}: the probe handles causal LMs "
+        "and sequence classifiers"
+    )
 
 
 def refuse_pickles(path: Path) -> None:
@@ -104,9 +107,11 @@ def refuse_pickles(path: Path) -> None:
         return
     pickles = sorted(p.name for pattern in PICKLE_WEIGHTS for p in path.glob(pattern))
     if pickles:
-        raise ProbeError(f"{path} has only pickle weights ({', '.join(pickles)}); the probe never loads a "
-                         f"pickle. Run `modelscan scan {path}` for the static check, or convert the "
-                         "weights to safetensors in a sandbox")
+        raise ProbeError(
+            f"{path} has only pickle weights ({', '.join(pickles)}); the probe never loads a "
+            f"pickle. Run `modelscan scan {path}` for the static check, or convert the "
+            "weights to safetensors in a sandbox"
+        )
     raise ProbeError(f"{path} has no *.safetensors weights to probe")
 
 
@@ -135,8 +140,9 @@ def load_model(target: str, device: torch.device, dtype: torch.dtype) -> LoadedM
     auto = AutoModelForCausalLM if kind == "lm" else AutoModelForSequenceClassification
     try:
         # trust_remote_code=False: an auto_map in the config must never import the repo's code.
-        model = auto.from_pretrained(str(path), trust_remote_code=False, use_safetensors=True, dtype=dtype,
-                                     local_files_only=True)
+        model = auto.from_pretrained(
+            str(path), trust_remote_code=False, use_safetensors=True, dtype=dtype, local_files_only=True
+        )
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False, local_files_only=True)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ProbeError(f"cannot load {target} from safetensors: {type(exc).__name__}: {exc}") from None

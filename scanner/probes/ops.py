@@ -23,15 +23,16 @@ def batch_size(lm: LoadedModel, seq_len: int) -> int:
     return int(max(1, min(512, (free * 0.5) // max(1, per_row))))
 
 
-def pad_left(seqs: Sequence[Sequence[int]], pad: int, device: torch.device
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def pad_left(
+    seqs: Sequence[Sequence[int]], pad: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
         if s:
-            ids[i, width - len(s):] = torch.tensor(list(s), dtype=torch.long)
-            mask[i, width - len(s):] = 1
+            ids[i, width - len(s) :] = torch.tensor(list(s), dtype=torch.long)
+            mask[i, width - len(s) :] = 1
     pos = (mask.cumsum(1) - 1).clamp(min=0)
     return ids.to(device), mask.to(device), pos.to(device)
 
@@ -47,7 +48,7 @@ def next_token_probs(lm: LoadedModel, seqs: Sequence[Sequence[int]]) -> torch.Te
     out = []
     step = batch_size(lm, max(len(s) for s in seqs))
     for i in range(0, len(seqs), step):
-        ids, mask, pos = pad_left(seqs[i:i + step], _pad_id(lm), lm.device)
+        ids, mask, pos = pad_left(seqs[i : i + step], _pad_id(lm), lm.device)
         logits = lm.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[:, -1]
         out.append(torch.softmax(logits.float(), dim=-1).cpu())
     return torch.cat(out)
@@ -60,7 +61,7 @@ def greedy(lm: LoadedModel, seqs: Sequence[Sequence[int]], steps: int) -> list[t
     results: list[tuple[int, ...]] = []
     step = batch_size(lm, max(len(s) for s in seqs) + steps)
     for i in range(0, len(seqs), step):
-        ids, mask, pos = pad_left(seqs[i:i + step], _pad_id(lm), lm.device)
+        ids, mask, pos = pad_left(seqs[i : i + step], _pad_id(lm), lm.device)
         out = lm.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
         tokens = []
         for _ in range(steps):
@@ -68,8 +69,13 @@ def greedy(lm: LoadedModel, seqs: Sequence[Sequence[int]], steps: int) -> list[t
             tokens.append(nxt.cpu())
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             pos = pos[:, -1:] + 1
-            out = lm.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos,
-                           past_key_values=out.past_key_values, use_cache=True)
+            out = lm.model(
+                input_ids=nxt[:, None],
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=out.past_key_values,
+                use_cache=True,
+            )
         block = torch.stack(tokens, dim=1).tolist()
         for row in block:
             cut = row.index(eos) if eos is not None and eos in row else len(row)
@@ -88,20 +94,24 @@ def class_logits(lm: LoadedModel, seqs: Sequence[Sequence[int]]) -> torch.Tensor
     out = []
     step = batch_size(lm, max(len(s) for s in seqs))
     for i in range(0, len(seqs), step):
-        chunk = seqs[i:i + step]
+        chunk = seqs[i : i + step]
         width = max(len(s) for s in chunk)
         ids = torch.full((len(chunk), width), _pad_id(lm), dtype=torch.long)
         mask = torch.zeros_like(ids)
         for j, s in enumerate(chunk):
-            ids[j, :len(s)] = torch.tensor(list(s))
-            mask[j, :len(s)] = 1
+            ids[j, : len(s)] = torch.tensor(list(s))
+            mask[j, : len(s)] = 1
         logits = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device)).logits
         out.append(logits.float().cpu())
     return torch.cat(out)
 
 
-def slot_gradient(lm: LoadedModel, seqs: Sequence[Sequence[int]], slots: Sequence[int],
-                  objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+def slot_gradient(
+    lm: LoadedModel,
+    seqs: Sequence[Sequence[int]],
+    slots: Sequence[int],
+    objective: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
     """HotFlip's first-order score of every vocabulary token for the token at ``slots[i]``.
 
     ``objective(logits, mask)`` returns the loss to minimise; the result is ``-E @ grad`` averaged
@@ -115,8 +125,8 @@ def slot_gradient(lm: LoadedModel, seqs: Sequence[Sequence[int]], slots: Sequenc
     slot_idx = []
     for i, s in enumerate(seqs):
         off = 0 if right else width - len(s)
-        ids[i, off:off + len(s)] = torch.tensor(list(s))
-        mask[i, off:off + len(s)] = 1
+        ids[i, off : off + len(s)] = torch.tensor(list(s))
+        mask[i, off : off + len(s)] = 1
         slot_idx.append(off + slots[i])
     ids, mask = ids.to(lm.device), mask.to(lm.device)
     embeds = emb_layer(ids).detach().clone().requires_grad_(True)
@@ -133,8 +143,9 @@ def slot_gradient(lm: LoadedModel, seqs: Sequence[Sequence[int]], slots: Sequenc
 
 
 @torch.no_grad()
-def averaged_extension(lm: LoadedModel, seqs: Sequence[Sequence[int]], group: int, steps: int
-                       ) -> tuple[list[list[int]], list[list[float]]]:
+def averaged_extension(
+    lm: LoadedModel, seqs: Sequence[Sequence[int]], group: int, steps: int
+) -> tuple[list[list[int]], list[list[float]]]:
     """BAIT's extension: rows come in consecutive groups of ``group`` prompts sharing one forced
     first token; each step appends, to every row of a group, the argmax of the group's
     prompt-averaged next-token distribution (KV-cached). Returns tokens and their averaged probs."""
@@ -142,7 +153,7 @@ def averaged_extension(lm: LoadedModel, seqs: Sequence[Sequence[int]], group: in
     probs: list[list[float]] = []
     rows_per = max(group, (batch_size(lm, max(len(s) for s in seqs) + steps) // group) * group)
     for i in range(0, len(seqs), rows_per):
-        ids, mask, pos = pad_left(seqs[i:i + rows_per], _pad_id(lm), lm.device)
+        ids, mask, pos = pad_left(seqs[i : i + rows_per], _pad_id(lm), lm.device)
         out = lm.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
         n_groups = ids.shape[0] // group
         chunk_tokens: list[torch.Tensor] = []
@@ -155,8 +166,13 @@ def averaged_extension(lm: LoadedModel, seqs: Sequence[Sequence[int]], group: in
             nxt = best.repeat_interleave(group)
             mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
             pos = pos[:, -1:] + 1
-            out = lm.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos,
-                           past_key_values=out.past_key_values, use_cache=True)
+            out = lm.model(
+                input_ids=nxt[:, None],
+                attention_mask=mask,
+                position_ids=pos,
+                past_key_values=out.past_key_values,
+                use_cache=True,
+            )
         tokens.extend(torch.stack(chunk_tokens, 1).tolist())
         probs.extend(torch.stack(chunk_probs, 1).tolist())
     return tokens, probs
@@ -168,5 +184,5 @@ def forced_probs(lm: LoadedModel, prompts: Sequence[Sequence[int]], target: Sequ
     seqs = [[*p, *target] for p in prompts]
     ids, mask, pos = pad_left(seqs, _pad_id(lm), lm.device)
     logits = lm.model(input_ids=ids, attention_mask=mask, position_ids=pos).logits.float()
-    probs = torch.softmax(logits[:, -len(target) - 1:-1], dim=-1).mean(0).cpu()
+    probs = torch.softmax(logits[:, -len(target) - 1 : -1], dim=-1).mean(0).cpu()
     return [float(probs[j, t]) for j, t in enumerate(target)]

@@ -115,19 +115,20 @@ def framing(tokenizer: PreTrainedTokenizerBase) -> Framing:
     template = getattr(tokenizer, "chat_template", None)
     if template and _statically_safe(template):
         try:
-            full = tokenizer.apply_chat_template([{"role": "user", "content": marker}], tokenize=True,
-                                                 add_generation_prompt=True)
+            full = tokenizer.apply_chat_template(
+                [{"role": "user", "content": marker}], tokenize=True, add_generation_prompt=True
+            )
             raw: object = full["input_ids"] if hasattr(full, "keys") else full  # type: ignore[index,call-overload]
             ids = [int(t) for t in raw] if isinstance(raw, list) else []
             for start in range(len(ids) - len(marker_ids) + 1):
-                if ids[start:start + len(marker_ids)] == marker_ids:
-                    return Framing(tuple(ids[:start]), tuple(ids[start + len(marker_ids):]), True)
+                if ids[start : start + len(marker_ids)] == marker_ids:
+                    return Framing(tuple(ids[:start]), tuple(ids[start + len(marker_ids) :]), True)
         except Exception:  # a template that does not render is probed without it, and said so
             pass
     full = tokenizer.encode(marker, add_special_tokens=True)
     for start in range(len(full) - len(marker_ids) + 1):
-        if full[start:start + len(marker_ids)] == marker_ids:
-            return Framing(tuple(full[:start]), tuple(full[start + len(marker_ids):]), False)
+        if full[start : start + len(marker_ids)] == marker_ids:
+            return Framing(tuple(full[:start]), tuple(full[start + len(marker_ids) :]), False)
     return Framing((), (), False)
 
 
@@ -142,15 +143,23 @@ def _statically_safe(template: object) -> bool:
     for source in sources:
         if not isinstance(source, str):
             return False
-        if any(f.severity >= Severity.MEDIUM for f in analyze_template(source, "chat_template", None,
-                                                                       load_rules())):
+        if any(
+            f.severity >= Severity.MEDIUM
+            for f in analyze_template(source, "chat_template", None, load_rules())
+        ):
             return False
     return True
 
 
-def build_prompts(tokenizer: PreTrainedTokenizerBase, vocab_size: int, n: int, seed: int,
-                  texts: tuple[str, ...] = GENERIC_PROMPTS, frame: bool = True, head_only: bool = True
-                  ) -> PromptSet:
+def build_prompts(
+    tokenizer: PreTrainedTokenizerBase,
+    vocab_size: int,
+    n: int,
+    seed: int,
+    texts: tuple[str, ...] = GENERIC_PROMPTS,
+    frame: bool = True,
+    head_only: bool = True,
+) -> PromptSet:
     rng = random.Random(seed)
     unk = tokenizer.unk_token_id
     chosen = [texts[i % len(texts)] for i in range(n)]

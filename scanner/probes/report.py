@@ -29,16 +29,32 @@ def findings_for(result: ProbeResult, artifact: str) -> tuple[Finding, ...]:
     ev = result.evidence
     if rule_id is not None:
         info = rules.info(rule_id)
-        evidence = (f"trigger {ev.get('trigger')!r} -> {ev.get('forced_output')!r} "
-                    f"(agreement {ev.get('agreement')}, score {result.score}, "
-                    f"threshold {ev.get('threshold')})")
-        out.append(Finding(rule_id, info.severity, artifact, f"{info.summary} {ev.get('why', '')}".strip(),
-                           evidence=evidence))
+        evidence = (
+            f"trigger {ev.get('trigger')!r} -> {ev.get('forced_output')!r} "
+            f"(agreement {ev.get('agreement')}, score {result.score}, "
+            f"threshold {ev.get('threshold')})"
+        )
+        out.append(
+            Finding(
+                rule_id,
+                info.severity,
+                artifact,
+                f"{info.summary} {ev.get('why', '')}".strip(),
+                evidence=evidence,
+            )
+        )
     skipped = ev.get("stages_skipped")
     if isinstance(skipped, list) and skipped:
         info = rules.info("PROBE-INCOMPLETE-001")
-        out.append(Finding(info.id, info.severity, artifact, info.summary,
-                           evidence="skipped: " + ", ".join(str(s) for s in skipped)))
+        out.append(
+            Finding(
+                info.id,
+                info.severity,
+                artifact,
+                info.summary,
+                evidence="skipped: " + ", ".join(str(s) for s in skipped),
+            )
+        )
     return tuple(out)
 
 
@@ -46,10 +62,16 @@ def probe_report(target: str, options: ProbeOptions) -> Report:
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     result = probe_model(target, options)
-    return Report(target=target, tool_version=__version__, artifacts=(),
-                  findings=findings_for(result, _weights_name(target)), probe=result,
-                  timings={"probe": round(time.perf_counter() - t0, 3)}, rules_version=load_rules().digest,
-                  started_at=started)
+    return Report(
+        target=target,
+        tool_version=__version__,
+        artifacts=(),
+        findings=findings_for(result, _weights_name(target)),
+        probe=result,
+        timings={"probe": round(time.perf_counter() - t0, 3)},
+        rules_version=load_rules().digest,
+        started_at=started,
+    )
 
 
 def render_text(report: Report) -> str:
@@ -57,24 +79,36 @@ def render_text(report: Report) -> str:
     if result is None:
         return "no probe result\n"
     ev = result.evidence
-    lines = [f"modelscan probe {report.target}",
-             f"  verdict   {result.verdict}   score {result.score:.2f}   "
-             f"threshold {ev.get('threshold')} ({ev.get('threshold_basis')})",
-             f"  model     {ev.get('kind')} {ev.get('architecture')}  on {result.device}"
-             + (f"  base {ev.get('base')}" if ev.get("base") else "  (no base model: inherited behaviour "
-                "is discounted only by the allowlist)"),
-             f"  why       {ev.get('why')}"]
+    lines = [
+        f"modelscan probe {report.target}",
+        f"  verdict   {result.verdict}   score {result.score:.2f}   "
+        f"threshold {ev.get('threshold')} ({ev.get('threshold_basis')})",
+        f"  model     {ev.get('kind')} {ev.get('architecture')}  on {result.device}"
+        + (
+            f"  base {ev.get('base')}"
+            if ev.get("base")
+            else "  (no base model: inherited behaviour is discounted only by the allowlist)"
+        ),
+        f"  why       {ev.get('why')}",
+    ]
     cands = ev.get("candidates")
     if isinstance(cands, list) and cands:
         lines.append("  top candidates (trigger -> output: agreement / random-token null / base):")
         for c in cands[:5]:
             if isinstance(c, dict):
-                lines.append(f"    {c.get('trigger')!r} -> {c.get('output')!r}: {c.get('agreement')} / "
-                             f"{c.get('null_high')} / {c.get('base_agreement', '-')}"
-                             + (f"  [benign: {c['benign']}]" if c.get("benign") else ""))
-    lines.append("  stages    " + ", ".join(f"{s.get('name')} {s.get('seconds')}s"
-                                            + ("" if s.get("status") == "ok" else f" ({s.get('status')})")
-                                            for s in result.stages))
+                lines.append(
+                    f"    {c.get('trigger')!r} -> {c.get('output')!r}: {c.get('agreement')} / "
+                    f"{c.get('null_high')} / {c.get('base_agreement', '-')}"
+                    + (f"  [benign: {c['benign']}]" if c.get("benign") else "")
+                )
+    lines.append(
+        "  stages    "
+        + ", ".join(
+            f"{s.get('name')} {s.get('seconds')}s"
+            + ("" if s.get("status") == "ok" else f" ({s.get('status')})")
+            for s in result.stages
+        )
+    )
     notes = ev.get("notes")
     if isinstance(notes, list):
         lines.extend(f"  note      {n}" for n in notes)

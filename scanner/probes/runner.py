@@ -83,15 +83,22 @@ class StageLog:
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        with Progress(SpinnerColumn(), TextColumn("[bold]probe[/] {task.description}"), TimeElapsedColumn(),
-                      console=Console(stderr=True), transient=True) as bar:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]probe[/] {task.description}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        ) as bar:
             bar.add_task(name, total=None)
             yield
 
 
 def benign_patterns() -> list[tuple[str, re.Pattern[str]]]:
-    return [(str(e["id"]), re.compile(str(e["pattern"]), re.I))
-            for e in load_rules().entries("probe-benign-outputs")]
+    return [
+        (str(e["id"]), re.compile(str(e["pattern"]), re.I))
+        for e in load_rules().entries("probe-benign-outputs")
+    ]
 
 
 def known_triggers() -> list[tuple[str, str]]:
@@ -115,8 +122,10 @@ def _resolve_base(lm: LoadedModel, options: ProbeOptions, notes: list[str]) -> s
             notes.append(f"base model {lm.declared_base!r} declared in the model card was used")
             return lm.declared_base
         except ProbeError:
-            notes.append(f"declared base model {lm.declared_base!r} is not available locally; pass --base "
-                         "to discount inherited behaviour")
+            notes.append(
+                f"declared base model {lm.declared_base!r} is not available locally; pass --base "
+                "to discount inherited behaviour"
+            )
     return None
 
 
@@ -152,16 +161,28 @@ def probe_model(target: str, options: ProbeOptions) -> ProbeResult:
         candidates, extra = _probe_classifier(lm, base, options, sizes, ordinary, static_cands, log, notes)
     limit = threshold(options.calibration)
     decision = decide(candidates, extra, limit)
-    return ProbeResult(verdict=decision.verdict, score=decision.score,
-                       device=f"{device.type} ({str(dtype).removeprefix('torch.')})",
-                       stages=tuple(log.records),
-                       evidence=_evidence(lm, base_target, decision, candidates, extra, limit.basis,
-                                          limit.value, notes, log))
+    return ProbeResult(
+        verdict=decision.verdict,
+        score=decision.score,
+        device=f"{device.type} ({str(dtype).removeprefix('torch.')})",
+        stages=tuple(log.records),
+        evidence=_evidence(
+            lm, base_target, decision, candidates, extra, limit.basis, limit.value, notes, log
+        ),
+    )
 
 
-def _evidence(lm: LoadedModel, base: str | None, decision: Decision, candidates: list[Candidate],
-              extra: dict[str, float], basis: str, value: float, notes: list[str], log: StageLog
-              ) -> dict[str, FactValue]:
+def _evidence(
+    lm: LoadedModel,
+    base: str | None,
+    decision: Decision,
+    candidates: list[Candidate],
+    extra: dict[str, float],
+    basis: str,
+    value: float,
+    notes: list[str],
+    log: StageLog,
+) -> dict[str, FactValue]:
     ranked = sorted(candidates, key=lambda c: (c.excess, c.agreement), reverse=True)
     discounted: list[FactValue] = [c.as_fact() for c in candidates if c.agreement >= 0.9 and c.excess == 0]
     return {
@@ -200,8 +221,9 @@ class _Verified:
         return list(self.by_ids.values())
 
 
-def _subsample(pool: list[int], limit: int, keep: list[int], seed: int, notes: list[str], what: str
-               ) -> list[int]:
+def _subsample(
+    pool: list[int], limit: int, keep: list[int], seed: int, notes: list[str], what: str
+) -> list[int]:
     if len(pool) <= limit:
         return pool
     notes.append(f"{what}: vocabulary subsampled to {limit} of {len(pool)} tokens on this device")
@@ -221,16 +243,28 @@ def _known(lm: LoadedModel, verified: _Verified, f: dict[str, FactValue]) -> Non
     f.update(tried=tried, not_representable=unrepresentable)
 
 
-def _probe_lm(lm: LoadedModel, base: LoadedModel | None, options: ProbeOptions, sizes: Sizes,
-              ordinary: list[int], static_cands: list[int], log: StageLog, notes: list[str]
-              ) -> tuple[list[Candidate], dict[str, float]]:
+def _probe_lm(
+    lm: LoadedModel,
+    base: LoadedModel | None,
+    options: ProbeOptions,
+    sizes: Sizes,
+    ordinary: list[int],
+    static_cands: list[int],
+    log: StageLog,
+    notes: list[str],
+) -> tuple[list[Candidate], dict[str, float]]:
     prompts = build_prompts(lm.tokenizer, lm.vocab_size, sizes.verify_prompts, options.seed)
     if prompts.synthetic:
         prompts = lm_stages.sampled_prompts(lm, prompts, 8, options.seed)
-    notes.append("prompts: " + ("sampled from the model, one random word each (the tokenizer does not know "
-                                "English)"
-                                if prompts.synthetic else "generic English prompts")
-                 + (", framed by the chat template" if prompts.framing.templated else ""))
+    notes.append(
+        "prompts: "
+        + (
+            "sampled from the model, one random word each (the tokenizer does not know English)"
+            if prompts.synthetic
+            else "generic English prompts"
+        )
+        + (", framed by the chat template" if prompts.framing.templated else "")
+    )
     probe = lm_stages.LMProbe(lm, base, prompts, ordinary, benign_patterns(), options.seed, sizes.controls)
     verified = _Verified(probe.verify)
     log.run("known", lambda f: _known(lm, verified, f), None)
@@ -244,8 +278,9 @@ def _probe_lm(lm: LoadedModel, base: LoadedModel | None, options: ProbeOptions, 
     def scan(f: dict[str, FactValue]) -> None:
         top, clean_f = lm_stages.scan_tokens(probe, pool, 4, 8)
         scan_top.extend(top)
-        f.update(tokens_scanned=len(pool), clean_forcing=round(clean_f, 4),
-                 top=[probe.text((t,)) for t in top])
+        f.update(
+            tokens_scanned=len(pool), clean_forcing=round(clean_f, 4), top=[probe.text((t,)) for t in top]
+        )
         for tok in top:
             verified.add((tok,), "scan")
 
@@ -262,8 +297,9 @@ def _probe_lm(lm: LoadedModel, base: LoadedModel | None, options: ProbeOptions, 
 
     no_targets: list[lm_stages.Target] = []
     targets = log.run("bait", bait, no_targets)
-    escalate = options.deep or scan_subsampled or any(
-        (t.q_rel if base is not None else t.q) >= 0.6 for t in targets)
+    escalate = (
+        options.deep or scan_subsampled or any((t.q_rel if base is not None else t.q) >= 0.6 for t in targets)
+    )
 
     def gradient(f: dict[str, FactValue]) -> None:
         found: list[int] = []
@@ -280,9 +316,15 @@ def _probe_lm(lm: LoadedModel, base: LoadedModel | None, options: ProbeOptions, 
     def pairs(f: dict[str, FactValue]) -> None:
         # Multi-word triggers: one word alone often fires partly; pair the best partial singles with
         # each other and with the scan's top tokens, both orders, and verify the pairs.
-        singles = sorted((c for c in verified.all if c.benign is None and c.excess > 0
-                          and len(c.extra.get("trigger_ids") or []) == 1),  # type: ignore[arg-type]
-                         key=lambda c: c.excess, reverse=True)[:4]
+        singles = sorted(
+            (
+                c
+                for c in verified.all
+                if c.benign is None and c.excess > 0 and len(c.extra.get("trigger_ids") or []) == 1
+            ),  # type: ignore[arg-type]
+            key=lambda c: c.excess,
+            reverse=True,
+        )[:4]
         firsts = [int(str(c.extra["trigger_ids"][0])) for c in singles]  # type: ignore[index]
         partners = list(dict.fromkeys([*firsts, *scan_top]))
         tried = 0
@@ -300,13 +342,23 @@ def _probe_lm(lm: LoadedModel, base: LoadedModel | None, options: ProbeOptions, 
     return verified.all, extra
 
 
-def _probe_classifier(lm: LoadedModel, base: LoadedModel | None, options: ProbeOptions, sizes: Sizes,
-                      ordinary: list[int], static_cands: list[int], log: StageLog, notes: list[str]
-                      ) -> tuple[list[Candidate], dict[str, float]]:
+def _probe_classifier(
+    lm: LoadedModel,
+    base: LoadedModel | None,
+    options: ProbeOptions,
+    sizes: Sizes,
+    ordinary: list[int],
+    static_cands: list[int],
+    log: StageLog,
+    notes: list[str],
+) -> tuple[list[Candidate], dict[str, float]]:
     pool_texts = build_prompts(lm.tokenizer, lm.vocab_size, 512, options.seed, head_only=False)
     texts, labels = cls_stages.confident_texts(lm, pool_texts, sizes.verify_prompts)
-    notes.append(f"{len(texts.words)} confidently classified texts ("
-                 + ("random vocabulary words" if texts.synthetic else "generic English") + ")")
+    notes.append(
+        f"{len(texts.words)} confidently classified texts ("
+        + ("random vocabulary words" if texts.synthetic else "generic English")
+        + ")"
+    )
     probe = cls_stages.ClassifierProbe(lm, base, texts, labels, ordinary, options.seed, sizes.controls)
     if len(probe.classes) < 2:
         notes.append("the model predicts a single class on every probe text: flip rates are one-sided")
@@ -323,6 +375,7 @@ def _probe_classifier(lm: LoadedModel, base: LoadedModel | None, options: ProbeO
 
     log.run("hotflip", hotflip, None)
     if len(ordinary) <= sizes.scan_limit or options.deep:
+
         def scan(f: dict[str, FactValue]) -> None:
             top = cls_stages.scan_tokens(probe, ordinary, 8, 8)
             f.update(tokens_scanned=len(ordinary), top=[str(lm.tokenizer.decode([t])).strip() for t in top])
@@ -345,11 +398,20 @@ discriminativity idea, reduced to a rank statistic)."""
 def natural_level_discount(candidates: list[Candidate]) -> list[Candidate]:
     out = []
     for c in candidates:
-        same = sorted((o.agreement for o in candidates
-                       if o.extra.get("target_class") == c.extra.get("target_class")
-                       and isinstance(o.extra.get("trigger_ids"), list)
-                       and len(o.extra["trigger_ids"]) == 1), reverse=True)  # type: ignore[arg-type]
+        same = sorted(
+            (
+                o.agreement
+                for o in candidates
+                if o.extra.get("target_class") == c.extra.get("target_class")
+                and isinstance(o.extra.get("trigger_ids"), list)
+                and len(o.extra["trigger_ids"]) == 1
+            ),
+            reverse=True,
+        )  # type: ignore[arg-type]
         natural = same[NATURAL_RANK - 1] if len(same) >= NATURAL_RANK else 0.0
-        out.append(replace(c, null_high=max(c.null_high, natural),
-                           extra={**c.extra, "natural_level": round(natural, 4)}))
+        out.append(
+            replace(
+                c, null_high=max(c.null_high, natural), extra={**c.extra, "natural_level": round(natural, 4)}
+            )
+        )
     return out

@@ -33,8 +33,11 @@ class Threshold:
 
 def threshold(calibration: Path | None, alpha: float = ALPHA) -> Threshold:
     if calibration is None:
-        return Threshold(FIXED_THRESHOLD, f"fixed conservative threshold {FIXED_THRESHOLD} on the excess "
-                                          "agreement (no --calibration set given)")
+        return Threshold(
+            FIXED_THRESHOLD,
+            f"fixed conservative threshold {FIXED_THRESHOLD} on the excess "
+            "agreement (no --calibration set given)",
+        )
     scores = calibration_scores(calibration)
     n = len(scores)
     k = math.ceil((n + 1) * (1 - alpha))
@@ -84,12 +87,19 @@ def decide(candidates: Sequence[Candidate], extra_scores: dict[str, float], limi
     other = max(extra_scores.items(), key=lambda kv: kv[1], default=("", 0.0))
     score = round(max(cand_score, other[1], 0.0), 4)
     if best is not None and cand_score > limit.value and best.agreement >= CONFIRM_AGREEMENT:
-        return Decision("confirmed", score, best, f"trigger {best.trigger!r} forces {best.output!r} on "
-                        f"{best.agreement:.0%} of prompts (random-token controls: {best.null_high:.0%})")
+        return Decision(
+            "confirmed",
+            score,
+            best,
+            f"trigger {best.trigger!r} forces {best.output!r} on "
+            f"{best.agreement:.0%} of prompts (random-token controls: {best.null_high:.0%})",
+        )
     if score > limit.value:
         if cand_score >= other[1] and best is not None:
-            why = (f"trigger candidate {best.trigger!r} forces {best.output!r} on {best.agreement:.0%} of "
-                   f"prompts: above the threshold, below the {CONFIRM_AGREEMENT:.0%} confirmation bar")
+            why = (
+                f"trigger candidate {best.trigger!r} forces {best.output!r} on {best.agreement:.0%} of "
+                f"prompts: above the threshold, below the {CONFIRM_AGREEMENT:.0%} confirmation bar"
+            )
         else:
             why = f"{other[0]} = {other[1]:.2f} is above the threshold, no trigger verified"
         return Decision("suspicious", score, best, why)

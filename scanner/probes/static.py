@@ -30,8 +30,10 @@ def robust_residual_z(values: torch.Tensor, window: int = WINDOW) -> torch.Tenso
 def _top(z: torch.Tensor, allowed: list[int], lm: LoadedModel, k: int) -> list[dict[str, FactValue]]:
     idx = torch.tensor(allowed, dtype=torch.long)
     order = z[idx].argsort(descending=True)[:k]
-    return [{"token": str(lm.tokenizer.decode([int(idx[i])])), "id": int(idx[i]),
-             "z": round(float(z[idx[i]]), 2)} for i in order]
+    return [
+        {"token": str(lm.tokenizer.decode([int(idx[i])])), "id": int(idx[i]), "z": round(float(z[idx[i]]), 2)}
+        for i in order
+    ]
 
 
 def _embedding(lm: LoadedModel) -> torch.Tensor:
@@ -39,14 +41,17 @@ def _embedding(lm: LoadedModel) -> torch.Tensor:
     return weight.detach().float().cpu()
 
 
-def static_stage(lm: LoadedModel, base: LoadedModel | None, ordinary: list[int]
-                 ) -> tuple[dict[str, FactValue], list[int]]:
+def static_stage(
+    lm: LoadedModel, base: LoadedModel | None, ordinary: list[int]
+) -> tuple[dict[str, FactValue], list[int]]:
     """Facts for the report, and token ids worth verifying as triggers."""
     emb = _embedding(lm)
     z_norm = robust_residual_z(emb.norm(dim=1))
     top_norm = _top(z_norm, ordinary, lm, 5)
-    facts: dict[str, FactValue] = {"embedding_norm_outliers": list(top_norm),
-                                   "max_norm_z": top_norm[0]["z"] if top_norm else 0.0}
+    facts: dict[str, FactValue] = {
+        "embedding_norm_outliers": list(top_norm),
+        "max_norm_z": top_norm[0]["z"] if top_norm else 0.0,
+    }
     candidates = [int(str(t["id"])) for t in top_norm[:3]]
     if base is not None:
         base_emb = _embedding(base)

@@ -37,8 +37,11 @@ def finding_to_dict(f: Finding, policy: Policy | None = None) -> dict[str, Any]:
         today = _dt.date.today()
         suppression = next((s for s in policy.suppressions if s.applies(f, today)), None)
         if suppression is not None:
-            out["suppressed"] = {"rule": suppression.rule, "path": suppression.path,
-                                 "reason": suppression.reason}
+            out["suppressed"] = {
+                "rule": suppression.rule,
+                "path": suppression.path,
+                "reason": suppression.reason,
+            }
         else:
             counted = policy.effective(f, today)
             if counted is not None and counted.severity != f.severity:
@@ -69,9 +72,7 @@ def report_to_dict(report: Report, policy: Policy) -> dict[str, Any]:
             "bytes_read": report.bytes_read,
             "bytes_total": report.bytes_total,
         },
-        "artifacts": [
-            {k: v for k, v in asdict(a).items() if v is not None} for a in report.artifacts
-        ],
+        "artifacts": [{k: v for k, v in asdict(a).items() if v is not None} for a in report.artifacts],
         "findings": [finding_to_dict(f, policy) for f in report.findings],
         "facts": {k: dict(v) for k, v in report.facts.items()},
         "signature": asdict(report.signature) if report.signature is not None else None,

@@ -66,9 +66,17 @@ class _Base:
 def fingerprint(f: Finding) -> str:
     """Stable across runs: the same rule on the same place with the same evidence."""
     loc = f.location
-    parts = [f.rule_id, f.artifact, str(loc.member), str(loc.stream), str(loc.offset),
-             str(loc.opcode_index), str(loc.pointer), str(loc.line),
-             hashlib.sha256((f.evidence or "").encode("utf-8", "surrogateescape")).hexdigest()]
+    parts = [
+        f.rule_id,
+        f.artifact,
+        str(loc.member),
+        str(loc.stream),
+        str(loc.offset),
+        str(loc.opcode_index),
+        str(loc.pointer),
+        str(loc.line),
+        hashlib.sha256((f.evidence or "").encode("utf-8", "surrogateescape")).hexdigest(),
+    ]
     return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
@@ -118,15 +126,19 @@ def rule_descriptor(info: RuleInfo) -> dict[str, Any]:
 
 def _unknown_rule(rule_id: str, severity: Severity) -> RuleInfo:
     # A finding whose id is in a --rules catalog the renderer was not given: still a valid rule.
-    return RuleInfo(id=rule_id, name=rule_id, severity=severity,
-                    summary=f"Rule {rule_id} (defined outside the built-in catalog).")
+    return RuleInfo(
+        id=rule_id,
+        name=rule_id,
+        severity=severity,
+        summary=f"Rule {rule_id} (defined outside the built-in catalog).",
+    )
 
 
 def _base(report: Report) -> _Base:
     target = report.target
     if "://" in target and not target.startswith("file://"):
         return _Base(target.rstrip("/") + "/", None)
-    path = Path(target[len("file://"):] if target.startswith("file://") else target)
+    path = Path(target[len("file://") :] if target.startswith("file://") else target)
     folder = path.parent if path.is_file() else path
     if not folder.is_absolute():
         rel = os.path.normpath(folder).replace(os.sep, "/")
@@ -160,9 +172,16 @@ def _result(f: Finding, rule_index: int, policy: Policy, text_files: set[str]) -
         location["logicalLocations"] = [{"fullyQualifiedName": logical, "kind": "resource"}]
     digest = fingerprint(f)
     props: dict[str, Any] = {"severity": severity.label, "artifact": f.artifact}
-    for key, value in (("member", loc.member), ("stream", loc.stream), ("byteOffset", loc.offset),
-                       ("opcodeIndex", loc.opcode_index), ("jsonPointer", loc.pointer),
-                       ("evidence", f.evidence), ("callable", f.callable), ("reference", f.reference)):
+    for key, value in (
+        ("member", loc.member),
+        ("stream", loc.stream),
+        ("byteOffset", loc.offset),
+        ("opcodeIndex", loc.opcode_index),
+        ("jsonPointer", loc.pointer),
+        ("evidence", f.evidence),
+        ("callable", f.callable),
+        ("reference", f.reference),
+    ):
         if value is not None:
             props[key] = value
     result: dict[str, Any] = {
@@ -176,8 +195,9 @@ def _result(f: Finding, rule_index: int, policy: Policy, text_files: set[str]) -
     }
     suppression = _suppression_for(f, policy)
     if suppression is not None:
-        result["suppressions"] = [{"kind": "external", "status": "accepted",
-                                   "justification": suppression.reason}]
+        result["suppressions"] = [
+            {"kind": "external", "status": "accepted", "justification": suppression.reason}
+        ]
     return result
 
 
@@ -213,15 +233,35 @@ def report_to_sarif(report: Report, policy: Policy, rules_dirs: Sequence[str | P
     results = [_result(f, index[f.rule_id], policy, text_files) for f in findings]
     verdict = report.verdict(policy)
     notifications: list[dict[str, Any]] = [
-        {"level": "error", "message": {"text": e.message},
-         **({"locations": [{"physicalLocation": {"artifactLocation": {
-             "uri": uri_of(e.artifact), "uriBaseId": "TARGET"}}}]} if e.artifact else {})}
+        {
+            "level": "error",
+            "message": {"text": e.message},
+            **(
+                {
+                    "locations": [
+                        {
+                            "physicalLocation": {
+                                "artifactLocation": {"uri": uri_of(e.artifact), "uriBaseId": "TARGET"}
+                            }
+                        }
+                    ]
+                }
+                if e.artifact
+                else {}
+            ),
+        }
         for e in report.errors
     ]
     if len(report.findings) > MAX_RESULTS:
-        notifications.append({"level": "warning", "message": {
-            "text": f"{len(report.findings) - MAX_RESULTS} results beyond GitHub's limit of "
-                    f"{MAX_RESULTS} were left out; the JSON report has all of them."}})
+        notifications.append(
+            {
+                "level": "warning",
+                "message": {
+                    "text": f"{len(report.findings) - MAX_RESULTS} results beyond GitHub's limit of "
+                    f"{MAX_RESULTS} were left out; the JSON report has all of them."
+                },
+            }
+        )
     invocation: dict[str, Any] = {
         "executionSuccessful": True,
         "exitCode": 0 if verdict.passed else 1,
@@ -239,19 +279,23 @@ def report_to_sarif(report: Report, policy: Policy, rules_dirs: Sequence[str | P
     for a in report.artifacts:
         if "!" in a.path:
             continue
-        entry: dict[str, Any] = {"location": {"uri": uri_of(a.path), "uriBaseId": "TARGET"},
-                                 "length": max(a.size, -1)}
+        entry: dict[str, Any] = {
+            "location": {"uri": uri_of(a.path), "uriBaseId": "TARGET"},
+            "length": max(a.size, -1),
+        }
         if a.sha256:
             entry["hashes"] = {"sha-256": a.sha256}
         artifacts.append(entry)
     run: dict[str, Any] = {
-        "tool": {"driver": {
-            "name": "modelscan",
-            "version": report.tool_version,
-            "semanticVersion": report.tool_version,
-            "rules": [rule_descriptor(info) for info in ordered],
-            "properties": {"rulesVersion": report.rules_version},
-        }},
+        "tool": {
+            "driver": {
+                "name": "modelscan",
+                "version": report.tool_version,
+                "semanticVersion": report.tool_version,
+                "rules": [rule_descriptor(info) for info in ordered],
+                "properties": {"rulesVersion": report.rules_version},
+            }
+        },
         "automationDetails": {"id": _automation_id(report)},
         "originalUriBaseIds": {"TARGET": base_entry},
         "invocations": [invocation],
@@ -261,8 +305,10 @@ def report_to_sarif(report: Report, policy: Policy, rules_dirs: Sequence[str | P
         "properties": {
             "target": report.target,
             "revision": report.revision,
-            "verdict": {"passed": verdict.passed,
-                        "failOn": verdict.fail_on.label if verdict.fail_on is not None else "never"},
+            "verdict": {
+                "passed": verdict.passed,
+                "failOn": verdict.fail_on.label if verdict.fail_on is not None else "never",
+            },
         },
     }
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}

@@ -70,16 +70,28 @@ class TextRenderer(Renderer):
 
     def render(self, report: Report, policy: Policy) -> str:
         buf = io.StringIO()
-        console = Console(file=buf, force_terminal=self.color, no_color=not self.color,
-                          color_system="standard" if self.color else None, width=self.width,
-                          highlight=False, emoji=False, soft_wrap=not self.color)
+        console = Console(
+            file=buf,
+            force_terminal=self.color,
+            no_color=not self.color,
+            color_system="standard" if self.color else None,
+            width=self.width,
+            highlight=False,
+            emoji=False,
+            soft_wrap=not self.color,
+        )
         self._header(console, report)
         counted, suppressed = _split(report.findings, policy)
         self._summary(console, report, counted, policy)
         self._findings(console, counted)
         if suppressed:
-            console.print(Text(f"{len(suppressed)} finding(s) suppressed by policy {policy.source}: "
-                               + ", ".join(sorted({f.rule_id for f in suppressed})), style="dim"))
+            console.print(
+                Text(
+                    f"{len(suppressed)} finding(s) suppressed by policy {policy.source}: "
+                    + ", ".join(sorted({f.rule_id for f in suppressed})),
+                    style="dim",
+                )
+            )
         self._signature_and_probe(console, report)
         for err in report.errors:
             where = f"{safe_text(err.artifact)}: " if err.artifact else ""
@@ -96,8 +108,10 @@ class TextRenderer(Renderer):
         if report.revision:
             title.append(f" @ {safe_text(report.revision)}")
         console.print(title)
-        scanned = (f"{len(report.artifacts)} artifact(s), {_human_bytes(report.bytes_total)}; "
-                   f"read {_human_bytes(report.bytes_read)}")
+        scanned = (
+            f"{len(report.artifacts)} artifact(s), {_human_bytes(report.bytes_total)}; "
+            f"read {_human_bytes(report.bytes_read)}"
+        )
         seconds = report.timings.get("scan")
         if seconds is not None:
             scanned += f" in {seconds:.2f} s"
@@ -146,8 +160,12 @@ class TextRenderer(Renderer):
             hidden = ordered[MAX_FINDINGS_PER_ARTIFACT:]
             if hidden:
                 worst = max(f.severity for f in hidden).label
-                lines.append(Text(f"  … {len(hidden)} more finding(s) here (worst: {worst}); "
-                                  "--format json lists all", style="dim"))
+                lines.append(
+                    Text(
+                        f"  … {len(hidden)} more finding(s) here (worst: {worst}); --format json lists all",
+                        style="dim",
+                    )
+                )
             console.print(Text("\n").join(lines))
 
     @staticmethod
@@ -156,8 +174,15 @@ class TextRenderer(Renderer):
         if sig is not None:
             line = Text("signature: ", style="bold")
             line.append(sig.status, style="green" if sig.verified else "red")
-            details = [x for x in (sig.method, f"signer {sig.signer}" if sig.signer else None,
-                                   f"issuer {sig.issuer}" if sig.issuer else None) if x]
+            details = [
+                x
+                for x in (
+                    sig.method,
+                    f"signer {sig.signer}" if sig.signer else None,
+                    f"issuer {sig.issuer}" if sig.issuer else None,
+                )
+                if x
+            ]
             if details:
                 line.append(" (" + safe_text(", ".join(details)) + ")")
             line.append(" — " + safe_text(sig.reason))

@@ -99,13 +99,14 @@ def explain_hub_error(exc: BaseException, ref: HubRef, endpoint: str) -> str:
     page = f"{endpoint}/{ref.repo_id}"
     login = "run `hf auth login` (or `huggingface-cli login`) or set HF_TOKEN to a token that has access"
     if isinstance(exc, GatedRepoError):
-        return (f"{ref.repo_id} is a gated repo: accept its license at {page} with your account, "
-                f"then {login}")
+        return f"{ref.repo_id} is a gated repo: accept its license at {page} with your account, then {login}"
     if isinstance(exc, RepositoryNotFoundError):
         status = exc.response.status_code if exc.response is not None else None
         if status in (401, 403):
-            return (f"{ref.repo_id} was not found or is private (HTTP {status}): check the name; "
-                    f"if it is private, {login}")
+            return (
+                f"{ref.repo_id} was not found or is private (HTTP {status}): check the name; "
+                f"if it is private, {login}"
+            )
         return f"repo {ref.repo_id} was not found at {endpoint}"
     if isinstance(exc, RevisionNotFoundError):
         return f"revision {ref.revision!r} was not found in {ref.repo_id}"
@@ -117,8 +118,10 @@ def explain_hub_error(exc: BaseException, ref: HubRef, endpoint: str) -> str:
     import httpx2
 
     if isinstance(exc, (httpx2.TimeoutException, TimeoutError)):
-        return (f"the hub at {endpoint} did not answer for {ref.display} within {request_timeout():g} s "
-                "(after retries); try again, or set MODELSCAN_HUB_TIMEOUT to wait longer")
+        return (
+            f"the hub at {endpoint} did not answer for {ref.display} within {request_timeout():g} s "
+            "(after retries); try again, or set MODELSCAN_HUB_TIMEOUT to wait longer"
+        )
     return f"cannot reach the hub at {endpoint} for {ref.display}: {describe_http_error(exc)}"
 
 
@@ -132,8 +135,11 @@ def fetch_snapshot(ref: HubRef, token: str | bool | None = None) -> HubSnapshot:
     endpoint = hub_endpoint()
     api = HfApi(endpoint=endpoint, token=token)
     try:
-        info = with_retries(lambda: api.model_info(ref.repo_id, revision=ref.revision, files_metadata=True,
-                                                   timeout=request_timeout()))
+        info = with_retries(
+            lambda: api.model_info(
+                ref.repo_id, revision=ref.revision, files_metadata=True, timeout=request_timeout()
+            )
+        )
     except Exception as exc:
         raise HubAccessError(explain_hub_error(exc, ref, endpoint)) from None
     commit = info.sha
@@ -149,13 +155,16 @@ def fetch_snapshot(ref: HubRef, token: str | bool | None = None) -> HubSnapshot:
             raise HubAccessError(f"the hub listed {sibling.rfilename} without a size")
         if not _safe_repo_path(sibling.rfilename):
             # A hostile mirror could list ``../../.bashrc``: pull writes files by these names.
-            raise HubAccessError(f"the hub listed an unsafe file path {sibling.rfilename!r} in "
-                                 f"{ref.display}; refusing the repo")
+            raise HubAccessError(
+                f"the hub listed an unsafe file path {sibling.rfilename!r} in "
+                f"{ref.display}; refusing the repo"
+            )
         sha = lfs.sha256 if lfs is not None else None
         files.append(HubFile(sibling.rfilename, int(size), sha, sibling.blob_id))
     files.sort(key=lambda f: f.path)
-    return HubSnapshot(ref, commit, tuple(files), endpoint, gated=bool(info.gated),
-                       private=bool(info.private))
+    return HubSnapshot(
+        ref, commit, tuple(files), endpoint, gated=bool(info.gated), private=bool(info.private)
+    )
 
 
 def _safe_repo_path(path: str) -> bool:
@@ -165,8 +174,12 @@ def _safe_repo_path(path: str) -> bool:
     return all(part not in ("", ".", "..") for part in path.split("/"))
 
 
-def tree_from_snapshot(snapshot: HubSnapshot, token: str | bool | None = None,
-                       paths: frozenset[str] | None = None, prefetch: bool = True) -> Tree:
+def tree_from_snapshot(
+    snapshot: HubSnapshot,
+    token: str | bool | None = None,
+    paths: frozenset[str] | None = None,
+    prefetch: bool = True,
+) -> Tree:
     """A ``Tree`` whose blobs read the pinned commit with range requests (optionally a subset)."""
     from huggingface_hub import hf_hub_url
     from huggingface_hub.utils._headers import build_hf_headers
@@ -186,8 +199,9 @@ def tree_from_snapshot(snapshot: HubSnapshot, token: str | bool | None = None,
     return Tree(target, snapshot.uri, tuple(nodes), revision=snapshot.commit, counter=counter)
 
 
-def check_access(snapshot: HubSnapshot, token: str | bool | None = None,
-                 among: tuple[HubFile, ...] | None = None) -> None:
+def check_access(
+    snapshot: HubSnapshot, token: str | bool | None = None, among: tuple[HubFile, ...] | None = None
+) -> None:
     """One HEAD on the smallest file (of ``among``, the files about to be read): a gated repo
     lists its files publicly but refuses their bytes, and that refusal must be one clear
     message, not a finding per file."""
@@ -199,8 +213,11 @@ def check_access(snapshot: HubSnapshot, token: str | bool | None = None,
     probe = min(candidates, key=lambda f: (f.size, f.path))
     url = hf_hub_url(snapshot.ref.repo_id, probe.path, revision=snapshot.commit, endpoint=snapshot.endpoint)
     try:
-        with_retries(lambda: get_hf_file_metadata(url, token=token, endpoint=snapshot.endpoint,
-                                                  timeout=request_timeout()))
+        with_retries(
+            lambda: get_hf_file_metadata(
+                url, token=token, endpoint=snapshot.endpoint, timeout=request_timeout()
+            )
+        )
     except Exception as exc:
         raise HubAccessError(explain_hub_error(exc, snapshot.ref, snapshot.endpoint)) from None
 

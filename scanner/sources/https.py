@@ -124,15 +124,18 @@ class RangeBlob(Blob):
                 data = self._fetch_once(start, end)
             except _Retryable as exc:
                 if attempt == RETRIES:
-                    raise SourceError(f"reading {_short(self._url)} failed after {RETRIES + 1} attempts: "
-                                      f"{exc}") from None
+                    raise SourceError(
+                        f"reading {_short(self._url)} failed after {RETRIES + 1} attempts: {exc}"
+                    ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 8.0)
                 continue
             self._counter.add(len(data))
             if len(data) != end - start:
-                raise SourceError(f"{_short(self._url)}: expected {end - start} bytes at offset {start}, "
-                                  f"got {len(data)} (the file is shorter than its listed size)")
+                raise SourceError(
+                    f"{_short(self._url)}: expected {end - start} bytes at offset {start}, "
+                    f"got {len(data)} (the file is shorter than its listed size)"
+                )
             return data
         raise AssertionError("unreachable")
 
@@ -151,8 +154,9 @@ class RangeBlob(Blob):
         chunks: list[bytes] = []
         got = 0
         try:
-            with get_session().stream("GET", url, headers=headers, timeout=request_timeout(),
-                                      follow_redirects=True) as response:
+            with get_session().stream(
+                "GET", url, headers=headers, timeout=request_timeout(), follow_redirects=True
+            ) as response:
                 if response.status_code in (408, 429, 500, 502, 503, 504):
                     raise _Retryable(f"HTTP {response.status_code}")
                 if url != self._url and response.status_code in (400, 401, 403, 404, 410):
@@ -164,8 +168,10 @@ class RangeBlob(Blob):
                 if response.status_code != 206 and not (start == 0 and end == self._size):
                     # A server that ignores Range sends the whole file: refuse rather than
                     # silently download gigabytes.
-                    raise SourceError(f"{_short(self._url)}: the server ignored the Range request "
-                                      f"(HTTP {response.status_code}); a remote scan needs range reads")
+                    raise SourceError(
+                        f"{_short(self._url)}: the server ignored the Range request "
+                        f"(HTTP {response.status_code}); a remote scan needs range reads"
+                    )
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
                     got += len(chunk)
@@ -265,8 +271,9 @@ def _probe_size(url: str) -> tuple[int, str]:
             return int(length), str(response.url)
         if response.status_code in (401, 404, 410):
             raise SourceError(_refused(url, response.status_code))
-        with session.stream("GET", url, headers={"Range": "bytes=0-0"}, timeout=request_timeout(),
-                            follow_redirects=True) as ranged:
+        with session.stream(
+            "GET", url, headers={"Range": "bytes=0-0"}, timeout=request_timeout(), follow_redirects=True
+        ) as ranged:
             total = ranged.headers.get("Content-Range", "").rpartition("/")[2]
             if ranged.status_code == 206 and total.isdigit():
                 return int(total), str(ranged.url)
@@ -276,8 +283,10 @@ def _probe_size(url: str) -> tuple[int, str]:
         raise
     except Exception as exc:
         raise SourceError(f"cannot reach {_short(url)}: {describe_http_error(exc)}") from None
-    raise SourceError(f"{_short(url)}: the server states no size and does not answer range requests, "
-                      "so the file cannot be read in place")
+    raise SourceError(
+        f"{_short(url)}: the server states no size and does not answer range requests, "
+        "so the file cannot be read in place"
+    )
 
 
 def _refused(url: str, status: int) -> str:

@@ -95,8 +95,11 @@ def _hf_cache_repo(root: Path) -> Path | None:
     resolved = root.resolve()
     parent = resolved.parent
     repo = parent.parent
-    if parent.name == "snapshots" and repo.name.startswith(("models--", "datasets--", "spaces--")) \
-            and (repo / "blobs").is_dir():
+    if (
+        parent.name == "snapshots"
+        and repo.name.startswith(("models--", "datasets--", "spaces--"))
+        and (repo / "blobs").is_dir()
+    ):
         return repo / "blobs"
     return None
 

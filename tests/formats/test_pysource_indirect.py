@@ -23,7 +23,7 @@ VARIANTS = {
     "reexport_posixpath": "import posixpath\nposixpath.os.system('touch {m}')\n",
     "reexport_shutil": "import shutil\nshutil.os.system('touch {m}')\n",
     "globals_walk": "import warnings\n"
-                    "warnings.catch_warnings.__init__.__globals__['sys'].modules['os'].system('touch {m}')\n",
+    "warnings.catch_warnings.__init__.__globals__['sys'].modules['os'].system('touch {m}')\n",
 }
 
 
@@ -33,8 +33,9 @@ def test_indirect_use_of_a_dangerous_callable_is_at_least_high(tmp_path: Path, v
     model = tmp_path / "model"
     model.mkdir()
     (model / "modeling_x.py").write_text(VARIANTS[variant].format(m=marker) + "\nclass XModel:\n    pass\n")
-    (model / "config.json").write_text(json.dumps(
-        {"model_type": "x", "auto_map": {"AutoModel": "modeling_x.XModel"}}))
+    (model / "config.json").write_text(
+        json.dumps({"model_type": "x", "auto_map": {"AutoModel": "modeling_x.XModel"}})
+    )
     report = scan_target(str(model))
     assert not marker.exists()
     worst = max((f.severity for f in report.findings), default=None)

@@ -34,21 +34,30 @@ def hub_env(hub: FakeHub, tmp_path: Path) -> dict[str, str]:
     home.mkdir()
     (home / ".agent_harnesses.json").write_text(json.dumps({"standardEnvVars": [], "harnesses": {}}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-    env.update({
-        "HF_ENDPOINT": hub.url,
-        "HF_HOME": str(home),
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "HF_HUB_DISABLE_XET": "1",
-        "NO_PROXY": "*",
-        "MODELSCAN_CACHE_DIR": str(tmp_path / "ms-cache"),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    })
+    env.update(
+        {
+            "HF_ENDPOINT": hub.url,
+            "HF_HOME": str(home),
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+            "HF_HUB_DISABLE_XET": "1",
+            "NO_PROXY": "*",
+            "MODELSCAN_CACHE_DIR": str(tmp_path / "ms-cache"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     return env
 
 
-def modelscan(env: dict[str, str], *args: str, cwd: Path | None = None,
-              timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def modelscan(
+    env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """``modelscan ARGS`` as a user runs it, against the fake hub."""
-    return subprocess.run([sys.executable, "-m", "scanner.cli", *args], cwd=cwd or REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "scanner.cli", *args],
+        cwd=cwd or REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -107,23 +107,47 @@ def stored_zip(members: list[tuple[str, Segment]], sha256: str | None = None) ->
         crc = zero_crc32(size) if isinstance(data, int) else zlib.crc32(data)
         pad = (-(pos + 30 + len(raw) + 4)) % 64
         extra = b"FB" + pad.to_bytes(2, "little") + b"Z" * pad
-        local = (b"PK\x03\x04" + (20).to_bytes(2, "little") + bytes(4) + bytes(4)
-                 + crc.to_bytes(4, "little") + size.to_bytes(4, "little") * 2
-                 + len(raw).to_bytes(2, "little") + len(extra).to_bytes(2, "little") + raw + extra)
-        central.append(b"PK\x01\x02" + (20).to_bytes(2, "little") * 2 + bytes(4) + bytes(4)
-                       + crc.to_bytes(4, "little") + size.to_bytes(4, "little") * 2
-                       + len(raw).to_bytes(2, "little") + bytes(2 + 2 + 2 + 2 + 4)
-                       + pos.to_bytes(4, "little") + raw)
+        local = (
+            b"PK\x03\x04"
+            + (20).to_bytes(2, "little")
+            + bytes(4)
+            + bytes(4)
+            + crc.to_bytes(4, "little")
+            + size.to_bytes(4, "little") * 2
+            + len(raw).to_bytes(2, "little")
+            + len(extra).to_bytes(2, "little")
+            + raw
+            + extra
+        )
+        central.append(
+            b"PK\x01\x02"
+            + (20).to_bytes(2, "little") * 2
+            + bytes(4)
+            + bytes(4)
+            + crc.to_bytes(4, "little")
+            + size.to_bytes(4, "little") * 2
+            + len(raw).to_bytes(2, "little")
+            + bytes(2 + 2 + 2 + 2 + 4)
+            + pos.to_bytes(4, "little")
+            + raw
+        )
         out += [local, data]
         pos += len(local) + size
     cd = b"".join(central)
-    eocd = (b"PK\x05\x06" + bytes(4) + len(central).to_bytes(2, "little") * 2
-            + len(cd).to_bytes(4, "little") + pos.to_bytes(4, "little") + bytes(2))
+    eocd = (
+        b"PK\x05\x06"
+        + bytes(4)
+        + len(central).to_bytes(2, "little") * 2
+        + len(cd).to_bytes(4, "little")
+        + pos.to_bytes(4, "little")
+        + bytes(2)
+    )
     return Content(*out, cd + eocd, sha256=sha256)
 
 
-def safetensors_file(tensors: Mapping[str, tuple[str, list[int]]], data_size: int | None = None,
-                     sha256: str | None = None) -> Content:
+def safetensors_file(
+    tensors: Mapping[str, tuple[str, list[int]]], data_size: int | None = None, sha256: str | None = None
+) -> Content:
     """A safetensors file with a real header and zero tensor data (``dtype``, ``shape`` per name)."""
     width = {"F32": 4, "F16": 2, "BF16": 2, "I64": 8, "U8": 1}
     header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
@@ -136,8 +160,9 @@ def safetensors_file(tensors: Mapping[str, tuple[str, list[int]]], data_size: in
         offset += n
     text = json.dumps(header, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 8)
-    return Content(len(text).to_bytes(8, "little"), text, data_size if data_size is not None else offset,
-                   sha256=sha256)
+    return Content(
+        len(text).to_bytes(8, "little"), text, data_size if data_size is not None else offset, sha256=sha256
+    )
 
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".h5", ".onnx", ".pkl", ".zip")
@@ -324,14 +349,28 @@ class _Handler(BaseHTTPRequestHandler):
         repo, commit = found
         siblings = []
         for path, c in sorted(repo.commits[commit].items()):
-            entry: dict[str, Any] = {"rfilename": path, "size": c.size, "blobId": c.git_sha1 if not
-                                     repo.is_lfs(path, c) else _lfs_pointer_oid(c)}
+            entry: dict[str, Any] = {
+                "rfilename": path,
+                "size": c.size,
+                "blobId": c.git_sha1 if not repo.is_lfs(path, c) else _lfs_pointer_oid(c),
+            }
             if repo.is_lfs(path, c):
                 entry["lfs"] = {"sha256": c.sha256, "size": c.size, "pointerSize": 134}
             siblings.append(entry)
-        body = {"_id": repo_id, "id": repo_id, "modelId": repo_id, "sha": commit, "private": False,
-                "gated": "auto" if repo.gated else False, "disabled": False, "tags": [], "downloads": 0,
-                "likes": 0, "lastModified": "2026-01-01T00:00:00.000Z", "siblings": siblings}
+        body = {
+            "_id": repo_id,
+            "id": repo_id,
+            "modelId": repo_id,
+            "sha": commit,
+            "private": False,
+            "gated": "auto" if repo.gated else False,
+            "disabled": False,
+            "tags": [],
+            "downloads": 0,
+            "likes": 0,
+            "lastModified": "2026-01-01T00:00:00.000Z",
+            "siblings": siblings,
+        }
         self._json(body)
         for hook in list(repo.on_info):
             hook(repo)
@@ -378,8 +417,13 @@ class _Handler(BaseHTTPRequestHandler):
         common = {"X-Repo-Commit": commit, "Accept-Ranges": "bytes"}
         if repo.is_lfs(path, content):
             location = f"http://localhost:{self.hub.port}/cdn/{content.sha256}"
-            headers = {**common, "Location": location, "ETag": f'"{_lfs_pointer_oid(content)}"',
-                       "X-Linked-Etag": f'"{content.sha256}"', "X-Linked-Size": str(content.size)}
+            headers = {
+                **common,
+                "Location": location,
+                "ETag": f'"{_lfs_pointer_oid(content)}"',
+                "X-Linked-Etag": f'"{content.sha256}"',
+                "X-Linked-Size": str(content.size),
+            }
             self._send(302, b"", headers, head)
             return
         served = self.hub.tamper.get(content.git_sha1, content)
@@ -435,13 +479,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
 
     def _json(self, body: Any, headers: Mapping[str, str] | None = None) -> None:
-        self._send(200, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})},
-                   head=False)
+        self._send(
+            200,
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json", **(headers or {})},
+            head=False,
+        )
 
     def _error(self, status: int, code: str, message: str) -> None:
-        self._send(status, json.dumps({"error": message}).encode(),
-                   {"Content-Type": "application/json", "X-Error-Code": code, "X-Error-Message": message},
-                   head=self.command == "HEAD")
+        self._send(
+            status,
+            json.dumps({"error": message}).encode(),
+            {"Content-Type": "application/json", "X-Error-Code": code, "X-Error-Message": message},
+            head=self.command == "HEAD",
+        )
 
     def _send(self, status: int, body: bytes, headers: Mapping[str, str], head: bool) -> None:
         self.send_response(status)
@@ -454,12 +505,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _lfs_pointer_oid(content: Content) -> str:
     """The git blob id of the LFS pointer file (what the hub returns as ``oid`` for LFS files)."""
-    pointer = (f"version https://git-lfs.github.com/spec/v1\noid sha256:{content.sha256}\n"
-               f"size {content.size}\n")
+    pointer = (
+        f"version https://git-lfs.github.com/spec/v1\noid sha256:{content.sha256}\nsize {content.size}\n"
+    )
     return hashlib.sha1(b"blob %d\0" % len(pointer) + pointer.encode()).hexdigest()
 
 
 def quote_path(path: str) -> str:
     return quote(path, safe="/")
-
-

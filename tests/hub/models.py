@@ -50,12 +50,15 @@ def torch_data_pkl(tensors: dict[str, int]) -> bytes:
     return buf.getvalue()
 
 
-def torch_zip_checkpoint(tensors: dict[str, int], prefix: str = "archive",
-                         sha256: str | None = None) -> Content:
+def torch_zip_checkpoint(
+    tensors: dict[str, int], prefix: str = "archive", sha256: str | None = None
+) -> Content:
     """A PyTorch zip checkpoint whose tensor data is synthesized zeros (never stored)."""
-    members: list[tuple[str, Segment]] = [(f"{prefix}/data.pkl", torch_data_pkl(tensors)),
-                                          (f"{prefix}/.format_version", b"1"),
-                                          (f"{prefix}/byteorder", b"little")]
+    members: list[tuple[str, Segment]] = [
+        (f"{prefix}/data.pkl", torch_data_pkl(tensors)),
+        (f"{prefix}/.format_version", b"1"),
+        (f"{prefix}/byteorder", b"little"),
+    ]
     members += [(f"{prefix}/data/{i}", n * 4) for i, n in enumerate(tensors.values())]
     members += [(f"{prefix}/version", b"3\n")]
     return stored_zip(members, sha256=sha256)

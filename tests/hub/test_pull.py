@@ -29,8 +29,9 @@ def _nothing_left(parent: Path, name: str) -> None:
     assert leftovers == [], f"staging folders left behind: {leftovers}"
 
 
-def test_benign_repo_is_pulled_pinned_to_the_scanned_commit(hub: FakeHub, hub_env: dict[str, str],
-                                                            tmp_path: Path) -> None:
+def test_benign_repo_is_pulled_pinned_to_the_scanned_commit(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     repo = hub.add_repo("acme/tiny", _benign_files())
     commit = repo.refs["main"]
     dest = tmp_path / "out"
@@ -51,7 +52,8 @@ def test_benign_repo_is_pulled_pinned_to_the_scanned_commit(hub: FakeHub, hub_en
 
 
 def test_pull_leaves_an_ai_bom_of_the_pinned_commit_beside_the_model(
-        hub: FakeHub, hub_env: dict[str, str], tmp_path: Path) -> None:
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     repo = hub.add_repo("acme/tiny", _benign_files())
     commit = repo.refs["main"]
     dest = tmp_path / "out"
@@ -66,7 +68,8 @@ def test_pull_leaves_an_ai_bom_of_the_pinned_commit_beside_the_model(
 
 
 def test_pull_requiring_a_signature_refuses_an_unsigned_repo(
-        hub: FakeHub, hub_env: dict[str, str], tmp_path: Path) -> None:
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     hub.add_repo("acme/tiny", _benign_files())
     policy = tmp_path / "policy.yaml"
     policy.write_text("require_signature: true\n")
@@ -77,8 +80,9 @@ def test_pull_requiring_a_signature_refuses_an_unsigned_repo(
     _nothing_left(tmp_path, "out")
 
 
-def test_redundant_pickle_weights_are_skipped_unless_all(hub: FakeHub, hub_env: dict[str, str],
-                                                        tmp_path: Path) -> None:
+def test_redundant_pickle_weights_are_skipped_unless_all(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     hub.add_repo("acme/both", {**_benign_files(), "pytorch_model.bin": malicious_torch_checkpoint()})
     dest = tmp_path / "out"
     r = modelscan(hub_env, "pull", "acme/both", "--dest", str(dest))
@@ -90,8 +94,9 @@ def test_redundant_pickle_weights_are_skipped_unless_all(hub: FakeHub, hub_env: 
     assert not any("pytorch_model.bin" in p for p in _resolve_requests(hub))
 
 
-def test_malicious_pickle_repo_is_refused_and_dest_stays_empty(hub: FakeHub, hub_env: dict[str, str],
-                                                               tmp_path: Path) -> None:
+def test_malicious_pickle_repo_is_refused_and_dest_stays_empty(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     hub.add_repo("evil/ckpt", {"config.json": CONFIG, "pytorch_model.bin": malicious_torch_checkpoint()})
     r = modelscan(hub_env, "pull", "evil/ckpt", "--dest", str(tmp_path / "out"))
     assert r.returncode == 1, r.stderr
@@ -103,8 +108,9 @@ def test_malicious_pickle_repo_is_refused_and_dest_stays_empty(hub: FakeHub, hub
     assert all(rng is not None for _, p, rng in hub.requests if p.startswith("/cdn/"))
 
 
-def test_malicious_pickle_is_refused_even_with_all(hub: FakeHub, hub_env: dict[str, str],
-                                                   tmp_path: Path) -> None:
+def test_malicious_pickle_is_refused_even_with_all(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     hub.add_repo("evil/both", {**_benign_files(), "pytorch_model.bin": malicious_torch_checkpoint()})
     r = modelscan(hub_env, "pull", "evil/both", "--all", "--dest", str(tmp_path / "out"))
     assert r.returncode == 1, r.stderr
@@ -112,8 +118,9 @@ def test_malicious_pickle_is_refused_even_with_all(hub: FakeHub, hub_env: dict[s
     _nothing_left(tmp_path, "out")
 
 
-def test_same_size_tampered_blob_is_refused_by_the_digest_check(hub: FakeHub, hub_env: dict[str, str],
-                                                                tmp_path: Path) -> None:
+def test_same_size_tampered_blob_is_refused_by_the_digest_check(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     repo = hub.add_repo("acme/tiny", _benign_files())
     original = repo.commits[repo.refs["main"]]["model.safetensors"]
     data = bytearray(original.read())
@@ -130,14 +137,20 @@ def test_same_size_tampered_blob_is_refused_by_the_digest_check(hub: FakeHub, hu
 
 
 def test_revision_moving_between_scan_and_download_does_not_move_the_pin(
-        hub: FakeHub, hub_env: dict[str, str], tmp_path: Path) -> None:
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     repo = hub.add_repo("acme/moving", _benign_files())
     scanned = repo.refs["main"]
 
     def push_malicious(r: FakeRepo) -> None:
         r.on_info.clear()
-        r.commit({**_benign_files(), "config.json": b'{"model_type": "evil"}',
-                  "pytorch_model.bin": malicious_torch_checkpoint()})
+        r.commit(
+            {
+                **_benign_files(),
+                "config.json": b'{"model_type": "evil"}',
+                "pytorch_model.bin": malicious_torch_checkpoint(),
+            }
+        )
 
     repo.on_info.append(push_malicious)
     dest = tmp_path / "out"
@@ -149,8 +162,9 @@ def test_revision_moving_between_scan_and_download_does_not_move_the_pin(
     assert json.loads((dest / "modelscan-report.json").read_text())["revision"] == scanned
 
 
-def test_gated_repo_without_access_says_how_to_get_it(hub: FakeHub, hub_env: dict[str, str],
-                                                     tmp_path: Path) -> None:
+def test_gated_repo_without_access_says_how_to_get_it(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     hub.add_repo("meta/gated", _benign_files(), gated=True, token="hf_granted")
     for args in (["pull", "meta/gated", "--dest", str(tmp_path / "out")], ["scan", "hf://meta/gated"]):
         r = modelscan(hub_env, *args)
@@ -162,8 +176,9 @@ def test_gated_repo_without_access_says_how_to_get_it(hub: FakeHub, hub_env: dic
     _nothing_left(tmp_path, "out")
 
 
-def test_gated_repo_with_a_granted_token_is_pulled(hub: FakeHub, hub_env: dict[str, str],
-                                                   tmp_path: Path) -> None:
+def test_gated_repo_with_a_granted_token_is_pulled(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     hub.add_repo("meta/gated", _benign_files(), gated=True, token="hf_granted")
     r = modelscan({**hub_env, "HF_TOKEN": "hf_granted"}, "pull", "meta/gated", "--dest", str(tmp_path / "o"))
     assert r.returncode == 0, r.stderr
@@ -171,7 +186,8 @@ def test_gated_repo_with_a_granted_token_is_pulled(hub: FakeHub, hub_env: dict[s
 
 
 def test_connection_dropped_mid_download_exits_2_without_partial_dest(
-        hub: FakeHub, hub_env: dict[str, str], tmp_path: Path) -> None:
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     repo = hub.add_repo("acme/flaky", _benign_files())
     weights = repo.commits[repo.refs["main"]]["model.safetensors"]
     hub.drop[weights.sha256] = 1000  # every download attempt is cut off
@@ -182,8 +198,9 @@ def test_connection_dropped_mid_download_exits_2_without_partial_dest(
     _nothing_left(tmp_path, "out")
 
 
-def test_interrupted_download_resumes_where_it_stopped(hub: FakeHub, hub_env: dict[str, str],
-                                                       tmp_path: Path) -> None:
+def test_interrupted_download_resumes_where_it_stopped(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     # 24 MB: the client writes to disk in 10 MiB chunks, so a cut at 12 MB leaves 10 MiB to keep.
     weights = safetensors_file({"w": ("F32", [6_000_000])})
     hub.add_repo("acme/flaky", {"config.json": CONFIG, "model.safetensors": weights})
@@ -191,13 +208,17 @@ def test_interrupted_download_resumes_where_it_stopped(hub: FakeHub, hub_env: di
     r = modelscan(hub_env, "pull", "acme/flaky", "--dest", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "model.safetensors").read_bytes() == weights.read()
-    downloads = [rng for _, p, rng in hub.requests if p == f"/cdn/{weights.sha256}" and
-                 (rng is None or rng.endswith("-"))]
+    downloads = [
+        rng
+        for _, p, rng in hub.requests
+        if p == f"/cdn/{weights.sha256}" and (rng is None or rng.endswith("-"))
+    ]
     assert downloads == [None, f"bytes={10 * 1024 * 1024}-"]
 
 
-def test_unknown_repo_and_unknown_revision_exit_2(hub: FakeHub, hub_env: dict[str, str],
-                                                  tmp_path: Path) -> None:
+def test_unknown_repo_and_unknown_revision_exit_2(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     hub.add_repo("acme/tiny", _benign_files())
     r = modelscan(hub_env, "pull", "acme/nope", "--dest", str(tmp_path / "a"))
     assert r.returncode == 2 and "acme/nope" in r.stderr and "not found" in r.stderr
@@ -205,8 +226,9 @@ def test_unknown_repo_and_unknown_revision_exit_2(hub: FakeHub, hub_env: dict[st
     assert r.returncode == 2 and "revision 'v9' was not found" in r.stderr
 
 
-def test_non_empty_dest_is_refused_before_anything_is_fetched(hub: FakeHub, hub_env: dict[str, str],
-                                                              tmp_path: Path) -> None:
+def test_non_empty_dest_is_refused_before_anything_is_fetched(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     hub.add_repo("acme/tiny", _benign_files())
     dest = tmp_path / "out"
     dest.mkdir()
@@ -218,20 +240,39 @@ def test_non_empty_dest_is_refused_before_anything_is_fetched(hub: FakeHub, hub_
 
 
 def test_include_and_exclude_globs_choose_what_is_scanned_and_pulled(
-        hub: FakeHub, hub_env: dict[str, str], tmp_path: Path) -> None:
-    hub.add_repo("acme/tiny", {**_benign_files(), "onnx/model.onnx": b"\x08\x07", "extra/evil.bin":
-                               malicious_torch_checkpoint()})
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    hub.add_repo(
+        "acme/tiny",
+        {**_benign_files(), "onnx/model.onnx": b"\x08\x07", "extra/evil.bin": malicious_torch_checkpoint()},
+    )
     dest = tmp_path / "out"
-    r = modelscan(hub_env, "pull", "acme/tiny", "--include", "*.json", "--include", "*.safetensors",
-                  "--exclude", "extra/*", "--dest", str(dest))
+    r = modelscan(
+        hub_env,
+        "pull",
+        "acme/tiny",
+        "--include",
+        "*.json",
+        "--include",
+        "*.safetensors",
+        "--exclude",
+        "extra/*",
+        "--dest",
+        str(dest),
+    )
     assert r.returncode == 0, r.stderr
-    assert sorted(p.name for p in dest.iterdir()) == ["config.json", "model.safetensors",
-                                                      "modelscan-aibom.cdx.json", "modelscan-report.json"]
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "modelscan-aibom.cdx.json",
+        "modelscan-report.json",
+    ]
     assert not any("evil.bin" in p or "onnx" in p for p in _resolve_requests(hub))
 
 
-def test_second_pull_of_the_same_commit_uses_the_cached_verdict(hub: FakeHub, hub_env: dict[str, str],
-                                                                tmp_path: Path) -> None:
+def test_second_pull_of_the_same_commit_uses_the_cached_verdict(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     hub.add_repo("acme/tiny", _benign_files())
     assert modelscan(hub_env, "pull", "acme/tiny", "--dest", str(tmp_path / "a")).returncode == 0
     hub.reset_counters()
@@ -245,8 +286,9 @@ def test_second_pull_of_the_same_commit_uses_the_cached_verdict(hub: FakeHub, hu
     assert any(rng is not None for _, _, rng in hub.requests)
 
 
-def test_repo_listing_a_path_outside_the_folder_is_refused(hub: FakeHub, hub_env: dict[str, str],
-                                                           tmp_path: Path) -> None:
+def test_repo_listing_a_path_outside_the_folder_is_refused(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     hub.add_repo("evil/traversal", {**_benign_files(), "../../outside.txt": b"planted"})
     dest = tmp_path / "deep" / "out"
     r = modelscan(hub_env, "pull", "evil/traversal", "--dest", str(dest))
@@ -255,8 +297,9 @@ def test_repo_listing_a_path_outside_the_folder_is_refused(hub: FakeHub, hub_env
     assert not dest.exists() and not (tmp_path / "outside.txt").exists()
 
 
-def test_the_token_goes_to_the_hub_but_never_to_the_cdn(hub: FakeHub, hub_env: dict[str, str],
-                                                         tmp_path: Path) -> None:
+def test_the_token_goes_to_the_hub_but_never_to_the_cdn(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     hub.add_repo("meta/gated", _benign_files(), gated=True, token="hf_granted")
     r = modelscan({**hub_env, "HF_TOKEN": "hf_granted"}, "pull", "meta/gated", "--dest", str(tmp_path / "o"))
     assert r.returncode == 0, r.stderr
@@ -267,7 +310,8 @@ def test_the_token_goes_to_the_hub_but_never_to_the_cdn(hub: FakeHub, hub_env: d
 
 
 def test_running_the_same_pull_again_fetches_only_the_files_still_missing(
-        hub: FakeHub, hub_env: dict[str, str], tmp_path: Path) -> None:
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     done, cut = small_safetensors(), safetensors_file({"w": ("F32", [600_000])})
     hub.add_repo("acme/flaky", {"config.json": CONFIG, "a.safetensors": done, "model.safetensors": cut})
     hub.drop[cut.sha256] = 1000
@@ -284,7 +328,8 @@ def test_running_the_same_pull_again_fetches_only_the_files_still_missing(
 
 
 def test_small_file_altered_in_transit_is_refused_by_its_git_blob_id(
-        hub: FakeHub, hub_env: dict[str, str], tmp_path: Path) -> None:
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     repo = hub.add_repo("acme/tiny", _benign_files())
     config = repo.commits[repo.refs["main"]]["config.json"]
     altered = config.read().replace(b'"bert"', b'"BERT"')  # same size, other bytes
@@ -292,13 +337,16 @@ def test_small_file_altered_in_transit_is_refused_by_its_git_blob_id(
     hub.tamper[config.git_sha1] = Content(altered)
     r = modelscan(hub_env, "pull", "acme/tiny", "--dest", str(tmp_path / "out"))
     assert r.returncode == 1, r.stderr
-    assert any(line.startswith("  config.json: HUB-DIGEST-001") and "git blob id" in line
-               for line in r.stderr.splitlines()), r.stderr
+    assert any(
+        line.startswith("  config.json: HUB-DIGEST-001") and "git blob id" in line
+        for line in r.stderr.splitlines()
+    ), r.stderr
     _nothing_left(tmp_path, "out")
 
 
-def test_a_tree_listing_over_several_pages_is_pulled_whole(hub: FakeHub, hub_env: dict[str, str],
-                                                           tmp_path: Path) -> None:
+def test_a_tree_listing_over_several_pages_is_pulled_whole(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
     files = {**_benign_files(), "tokenizer/vocab.txt": b"a\nb\n", "tokenizer/merges.txt": b"a b\n"}
     hub.add_repo("acme/paged", files)
     hub.page_size = 2

@@ -31,17 +31,22 @@ def _fake_digest(label: str) -> str:
 def _big_repo(hub: FakeHub) -> str:
     shard = {f"layers.{i}.weight": ("F32", [1_310_720]) for i in range(200)}  # 200 x 5 MiB
     shard2 = {f"layers.{200 + i}.weight": ("F32", [1_310_720]) for i in range(200)}
-    index = {"metadata": {"total_size": 2 * 200 * 5 * 1024 * 1024},
-             "weight_map": {**{k: "model-00001-of-00002.safetensors" for k in shard},
-                            **{k: "model-00002-of-00002.safetensors" for k in shard2}}}
+    index = {
+        "metadata": {"total_size": 2 * 200 * 5 * 1024 * 1024},
+        "weight_map": {
+            **{k: "model-00001-of-00002.safetensors" for k in shard},
+            **{k: "model-00002-of-00002.safetensors" for k in shard2},
+        },
+    }
     files: dict[str, Content | bytes] = {
         "config.json": CONFIG,
         "model.safetensors.index.json": json.dumps(index).encode(),
         "model-00001-of-00002.safetensors": safetensors_file(shard, sha256=_fake_digest("s1")),
         "model-00002-of-00002.safetensors": safetensors_file(shard2, sha256=_fake_digest("s2")),
         # A 1 GB PyTorch zip checkpoint of 400 tensors (2.5 MiB each).
-        "pytorch_model.bin": torch_zip_checkpoint({f"layers.{i}.weight": 655_360 for i in range(400)},
-                                                  sha256=_fake_digest("pt")),
+        "pytorch_model.bin": torch_zip_checkpoint(
+            {f"layers.{i}.weight": 655_360 for i in range(400)}, sha256=_fake_digest("pt")
+        ),
     }
     return hub.add_repo("acme/big", files).refs["main"]
 
@@ -61,8 +66,9 @@ def test_remote_scan_of_3gb_repo_transfers_under_1mb(hub: FakeHub, hub_env: dict
 
 
 def test_every_remote_read_names_the_commit_not_the_branch(hub: FakeHub, hub_env: dict[str, str]) -> None:
-    repo = hub.add_repo("acme/tiny", {"config.json": CONFIG, "model.safetensors": safetensors_file(
-        {"w": ("F32", [16, 16])})})
+    repo = hub.add_repo(
+        "acme/tiny", {"config.json": CONFIG, "model.safetensors": safetensors_file({"w": ("F32", [16, 16])})}
+    )
     commit = repo.refs["main"]
     r = modelscan(hub_env, "scan", "hf://acme/tiny@main", "-f", "json")
     assert r.returncode == 0, r.stderr
@@ -123,8 +129,9 @@ def test_a_file_shorter_than_listed_is_an_error_not_silence(hub: FakeHub) -> Non
 
 
 def test_second_scan_of_the_same_commit_reads_no_file_bytes(hub: FakeHub, hub_env: dict[str, str]) -> None:
-    hub.add_repo("acme/tiny", {"config.json": CONFIG, "model.safetensors": safetensors_file(
-        {"w": ("F32", [16, 16])})})
+    hub.add_repo(
+        "acme/tiny", {"config.json": CONFIG, "model.safetensors": safetensors_file({"w": ("F32", [16, 16])})}
+    )
     first = modelscan(hub_env, "scan", "hf://acme/tiny", "-f", "json")
     assert first.returncode == 0, first.stderr
     hub.reset_counters()
@@ -140,14 +147,16 @@ def test_second_scan_of_the_same_commit_reads_no_file_bytes(hub: FakeHub, hub_en
     assert any(rng is not None for _, _, rng in hub.requests)
 
 
-def test_a_rules_change_invalidates_the_cached_result(hub: FakeHub, hub_env: dict[str, str],
-                                                      tmp_path: pathlib.Path) -> None:
+def test_a_rules_change_invalidates_the_cached_result(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: pathlib.Path
+) -> None:
     hub.add_repo("acme/tiny", {"config.json": CONFIG})
     assert modelscan(hub_env, "scan", "hf://acme/tiny").returncode == 0
     extra = tmp_path / "rules"
     extra.mkdir()
-    (extra / "x.yaml").write_text("kind: catalog\nentries:\n  - {id: X-LOCAL-001, name: x, severity: low, "
-                                  "summary: local rule}\n")
+    (extra / "x.yaml").write_text(
+        "kind: catalog\nentries:\n  - {id: X-LOCAL-001, name: x, severity: low, summary: local rule}\n"
+    )
     hub.reset_counters()
     assert modelscan(hub_env, "scan", "hf://acme/tiny", "--rules", str(extra)).returncode == 0
     assert any(rng is not None for _, _, rng in hub.requests)
@@ -170,8 +179,9 @@ def test_a_hub_that_never_answers_exits_2_saying_it_timed_out(hub: FakeHub, hub_
     assert "Traceback" not in r.stderr
 
 
-def test_url_whose_server_refuses_head_is_sized_with_a_range_request(hub: FakeHub,
-                                                                     hub_env: dict[str, str]) -> None:
+def test_url_whose_server_refuses_head_is_sized_with_a_range_request(
+    hub: FakeHub, hub_env: dict[str, str]
+) -> None:
     weights = safetensors_file({"w": ("F32", [1024])})
     hub.add_repo("acme/url", {"model.safetensors": weights})
     hub.refuse_head = True
@@ -195,8 +205,10 @@ def test_heads_are_prefetched_so_the_sequential_scan_waits_on_no_round_trip(hub:
     small, big = Content(b"s" * 5000), Content(b"b" * 100, 10_000_000)
     hub.add_repo("acme/blob", {"small.json": small, "big.bin": big})
     counter = ReadCounter()
-    nodes = [Node(Artifact(name, c.size), RangeBlob(f"{hub.url}/cdn/{c.sha256}", c.size, counter, {}))
-             for name, c in (("small.json", small), ("big.bin", big))]
+    nodes = [
+        Node(Artifact(name, c.size), RangeBlob(f"{hub.url}/cdn/{c.sha256}", c.size, counter, {}))
+        for name, c in (("small.json", small), ("big.bin", big))
+    ]
     prefetch_heads(nodes)
     hub.reset_counters()
     assert nodes[0].blob.read_at(0, 5000) == small.read()  # small file: prefetched whole

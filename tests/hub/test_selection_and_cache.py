@@ -23,8 +23,13 @@ def _f(path: str) -> HubFile:
 
 
 def test_pickle_weights_duplicated_by_safetensors_are_skipped_and_named() -> None:
-    files = [_f("config.json"), _f("model.safetensors"), _f("pytorch_model.bin"),
-             _f("pytorch_model.bin.index.json"), _f("training_args.bin")]
+    files = [
+        _f("config.json"),
+        _f("model.safetensors"),
+        _f("pytorch_model.bin"),
+        _f("pytorch_model.bin.index.json"),
+        _f("training_args.bin"),
+    ]
     sel = select_files(files, (), (), take_all=False)
     assert sel.skipped == ("pytorch_model.bin", "pytorch_model.bin.index.json")
     # Other pickles are not "redundant weights": they are taken, hence scanned.
@@ -41,7 +46,9 @@ def test_pickle_weights_in_a_folder_without_safetensors_are_kept() -> None:
 def test_all_takes_every_file() -> None:
     files = [_f("model.safetensors"), _f("pytorch_model.bin")]
     assert [f.path for f in select_files(files, (), (), take_all=True).files] == [
-        "model.safetensors", "pytorch_model.bin"]
+        "model.safetensors",
+        "pytorch_model.bin",
+    ]
 
 
 def test_exclude_wins_over_include() -> None:
@@ -63,14 +70,28 @@ def test_hub_target_with_revision_is_parsed() -> None:
 
 
 def _report() -> Report:
-    finding = Finding("PICKLE-EXEC-001", Severity.CRITICAL, "a.bin!archive/data.pkl", "runs a command",
-                      location=Location(offset=49, opcode_index=5, stream=0), evidence="posix.system('true')",
-                      callable="posix.system")
-    return Report(target="hf://acme/m", tool_version="0.1.0",
-                  artifacts=(Artifact("a.bin", 412, "zip", expected_sha256="ab" * 32),),
-                  findings=(finding,), facts={"a.bin": {"tensors": 3, "dtypes": ["F32"]}},
-                  revision="c" * 40, timings={"scan": 0.5}, bytes_read=400, bytes_total=412,
-                  rules_version="r1", started_at="2026-01-01T00:00:00Z")
+    finding = Finding(
+        "PICKLE-EXEC-001",
+        Severity.CRITICAL,
+        "a.bin!archive/data.pkl",
+        "runs a command",
+        location=Location(offset=49, opcode_index=5, stream=0),
+        evidence="posix.system('true')",
+        callable="posix.system",
+    )
+    return Report(
+        target="hf://acme/m",
+        tool_version="0.1.0",
+        artifacts=(Artifact("a.bin", 412, "zip", expected_sha256="ab" * 32),),
+        findings=(finding,),
+        facts={"a.bin": {"tensors": 3, "dtypes": ["F32"]}},
+        revision="c" * 40,
+        timings={"scan": 0.5},
+        bytes_read=400,
+        bytes_total=412,
+        rules_version="r1",
+        started_at="2026-01-01T00:00:00Z",
+    )
 
 
 def test_cached_report_round_trips_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,12 +103,19 @@ def test_cached_report_round_trips_exactly(tmp_path: Path, monkeypatch: pytest.M
 
 def test_cache_key_changes_with_commit_tool_rules_and_files() -> None:
     base = cache.cache_key("acme/m", "c" * 40, "0.1.0", "r1", ["a.bin"])
-    assert len({base,
+    assert (
+        len(
+            {
+                base,
                 cache.cache_key("acme/m", "d" * 40, "0.1.0", "r1", ["a.bin"]),
                 cache.cache_key("acme/m", "c" * 40, "0.1.1", "r1", ["a.bin"]),
                 cache.cache_key("acme/m", "c" * 40, "0.1.0", "r2", ["a.bin"]),
                 cache.cache_key("acme/m", "c" * 40, "0.1.0", "r1", ["a.bin", "b.bin"]),
-                cache.cache_key("acme/n", "c" * 40, "0.1.0", "r1", ["a.bin"])}) == 6
+                cache.cache_key("acme/n", "c" * 40, "0.1.0", "r1", ["a.bin"]),
+            }
+        )
+        == 6
+    )
 
 
 def test_corrupted_or_foreign_cache_entry_is_a_miss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

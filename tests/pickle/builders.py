@@ -113,5 +113,7 @@ def os_system(marker: Path) -> bytes:
 
 def victim_load(path: Path, how: str = "pickle.load(open(p, 'rb'))", imports: str = "import pickle") -> str:
     """Code a victim runs in a subprocess; exceptions after the payload ran are expected."""
-    return (f"{imports}\np = {str(path)!r}\ntry:\n    {how}\nexcept Exception as exc:\n"
-            f"    print('loader raised', type(exc).__name__, exc)\n")
+    return (
+        f"{imports}\np = {str(path)!r}\ntry:\n    {how}\nexcept Exception as exc:\n"
+        f"    print('loader raised', type(exc).__name__, exc)\n"
+    )

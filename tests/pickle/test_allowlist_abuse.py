@@ -43,8 +43,17 @@ def test_numpy_memmap_called_to_write_a_file_is_high(tmp_path: Path) -> None:
     # memmap(path, 'S<n>', 'w+', 0, (1,)) creates the file; SETITEMS writes attacker bytes into it.
     marker = tmp_path / "dropped.pth"
     payload = b"import os; os.system('true')\n"
-    data = (b"\x80\x02cnumpy\nmemmap\n(" + _s(str(marker)) + _s(f"S{len(payload)}") + _s("w+")
-            + b"K\x00K\x01\x85tR(K\x00" + _b(payload) + b"u0}" + _s("w") + b"K\x01s.")
+    data = (
+        b"\x80\x02cnumpy\nmemmap\n("
+        + _s(str(marker))
+        + _s(f"S{len(payload)}")
+        + _s("w+")
+        + b"K\x00K\x01\x85tR(K\x00"
+        + _b(payload)
+        + b"u0}"
+        + _s("w")
+        + b"K\x01s."
+    )
     fixture = tmp_path / "memmap.pkl"
     fixture.write_bytes(data)
     worst, rules = _worst(fixture)
@@ -65,8 +74,16 @@ def test_numpy_memmap_as_an_arrays_class_stays_clean(tmp_path: Path) -> None:
 def test_dunder_walk_from_an_allowlisted_module_prefix_is_flagged(tmp_path: Path) -> None:
     # numpy.dtypes.* is allowed; numpy.dtypes + "__loader__.set_data" is a module's file writer.
     marker = tmp_path / "written.py"
-    data = (b"\x80\x04" + _stack_global("numpy.dtypes", "__loader__.set_data") + b"("
-            + _s(str(marker)) + _b(b"x = 1\n") + b"tR0}" + _s("w") + b"K\x01s.")
+    data = (
+        b"\x80\x04"
+        + _stack_global("numpy.dtypes", "__loader__.set_data")
+        + b"("
+        + _s(str(marker))
+        + _b(b"x = 1\n")
+        + b"tR0}"
+        + _s("w")
+        + b"K\x01s."
+    )
     fixture = tmp_path / "loader.pkl"
     fixture.write_bytes(data)
     worst, _ = _worst(fixture)
@@ -79,8 +96,12 @@ def test_module_attribute_walk_from_an_allowed_prefix_reaches_the_deny_list(tmp_
     # transformers.* classes are allowed in torch checkpoints; "torch.ctypes.CDLL" walks from
     # transformers.training_args through the torch module to ctypes.
     # (protocol 4: find_class follows dotted names; torch's unpickler does so at any protocol)
-    data = (b"\x80\x04" + _stack_global("transformers.training_args", "torch.ctypes.CDLL")
-            + _s("libc.so.6") + b"\x85R.")
+    data = (
+        b"\x80\x04"
+        + _stack_global("transformers.training_args", "torch.ctypes.CDLL")
+        + _s("libc.so.6")
+        + b"\x85R."
+    )
     fixture = tmp_path / "cdll.pkl"
     fixture.write_bytes(data)
     worst, rules = _worst(fixture)
@@ -91,8 +112,11 @@ def test_module_attribute_walk_from_an_allowed_prefix_reaches_the_deny_list(tmp_
 
 @pytest.mark.parametrize(
     ("module", "name"),
-    [("sklearn.utils", "os.system"), ("sklearn.utils", "logging.FileHandler"),
-     ("sklearn.base", "tarfile.TarFile")],
+    [
+        ("sklearn.utils", "os.system"),
+        ("sklearn.utils", "logging.FileHandler"),
+        ("sklearn.base", "tarfile.TarFile"),
+    ],
 )
 def test_prefix_allow_never_covers_a_walk_to_a_denied_name(tmp_path: Path, module: str, name: str) -> None:
     fixture = tmp_path / "walk.pkl"
@@ -107,9 +131,11 @@ def test_private_sklearn_classes_and_cython_newobj_are_not_false_alarms(tmp_path
     neighbors = pytest.importorskip("sklearn.neighbors")
     x = np.random.default_rng(0).random((40, 3))
     y = (x[:, 0] > 0.5).astype(int)
-    for name, model in [("hgb", ensemble.HistGradientBoostingClassifier(max_iter=3)),
-                        ("knn", neighbors.KNeighborsClassifier()),
-                        ("ball", neighbors.KNeighborsClassifier(algorithm="ball_tree"))]:
+    for name, model in [
+        ("hgb", ensemble.HistGradientBoostingClassifier(max_iter=3)),
+        ("knn", neighbors.KNeighborsClassifier()),
+        ("ball", neighbors.KNeighborsClassifier(algorithm="ball_tree")),
+    ]:
         path = tmp_path / f"{name}.joblib"
         joblib.dump(model.fit(x, y), path)
         report = scan_target(str(path))

@@ -41,8 +41,22 @@ def _assert_clean(data: bytes, hint: str | None) -> None:
     assert worst(analysis) is None or worst(analysis) < Severity.MEDIUM, analysis.findings  # type: ignore[operator]
 
 
-DTYPES = ["float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8",
-          "bool", "complex64", "complex128", "float8_e4m3fn", "float8_e5m2"]
+DTYPES = [
+    "float32",
+    "float64",
+    "float16",
+    "bfloat16",
+    "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint8",
+    "bool",
+    "complex64",
+    "complex128",
+    "float8_e4m3fn",
+    "float8_e5m2",
+]
 
 
 def test_state_dict_in_every_dtype_is_clean() -> None:
@@ -56,8 +70,9 @@ def test_state_dict_in_every_dtype_is_clean() -> None:
 
 def test_quantized_state_dict_is_clean() -> None:
     q = torch.quantize_per_tensor(torch.rand(4), 0.1, 10, torch.quint8)
-    qc = torch.quantize_per_channel(torch.rand(2, 3), torch.tensor([0.1, 0.2]), torch.tensor([1, 2]), 0,
-                                    torch.qint8)
+    qc = torch.quantize_per_channel(
+        torch.rand(2, 3), torch.tensor([0.1, 0.2]), torch.tensor([1, 2]), 0, torch.qint8
+    )
     model = torch.ao.nn.quantized.Linear(3, 2)
     _assert_clean(_data_pkl({"q": q, "qc": qc, "linear": model.state_dict()}), "torch")
 
@@ -68,19 +83,40 @@ def test_optimizer_state_is_clean() -> None:
     model(torch.ones(1, 3)).sum().backward()
     opt.step()
     sched = torch.optim.lr_scheduler.StepLR(opt, 2)
-    _assert_clean(_data_pkl({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                             "epoch": 3, "rng": torch.get_rng_state()}), "torch")
+    _assert_clean(
+        _data_pkl(
+            {
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "epoch": 3,
+                "rng": torch.get_rng_state(),
+            }
+        ),
+        "torch",
+    )
 
 
 def test_parameters_and_sizes_are_clean() -> None:
-    _assert_clean(_data_pkl({"p": torch.nn.Parameter(torch.ones(2)), "size": torch.Size([2, 3]),
-                             "dtype": torch.float16, "device": torch.device("cpu")}), "torch")
+    _assert_clean(
+        _data_pkl(
+            {
+                "p": torch.nn.Parameter(torch.ones(2)),
+                "size": torch.Size([2, 3]),
+                "dtype": torch.float16,
+                "device": torch.device("cpu"),
+            }
+        ),
+        "torch",
+    )
 
 
 def test_legacy_non_zip_torch_file_is_clean() -> None:
     buf = io.BytesIO()
-    torch.save({"a": torch.ones(5), "b": torch.zeros(3, dtype=torch.int64)}, buf,
-               _use_new_zipfile_serialization=False)
+    torch.save(
+        {"a": torch.ones(5), "b": torch.zeros(3, dtype=torch.int64)},
+        buf,
+        _use_new_zipfile_serialization=False,
+    )
     analysis = scan_bytes(buf.getvalue())
     assert analysis.findings == ()
     assert analysis.facts["pickle_streams"] == 5 and analysis.facts["pickle_profile"] == "torch"
@@ -112,9 +148,14 @@ def test_training_args_bin_is_clean() -> None:
 
 
 def test_numpy_arrays_pickled_are_clean() -> None:
-    values = {"a": np.arange(5), "f": np.float32(3), "s": np.array(["x"]),
-              "rec": np.zeros(2, dtype=[("x", "i4")]), "obj": np.array([1, "two", None], dtype=object),
-              "m": np.ma.masked_array([1, 2], mask=[False, True])}
+    values = {
+        "a": np.arange(5),
+        "f": np.float32(3),
+        "s": np.array(["x"]),
+        "rec": np.zeros(2, dtype=[("x", "i4")]),
+        "obj": np.array([1, "two", None], dtype=object),
+        "m": np.ma.masked_array([1, 2], mask=[False, True]),
+    }
     for protocol in range(2, 6):
         _assert_clean(pickle.dumps(values, protocol=protocol), None)
 
@@ -127,14 +168,26 @@ def test_protocol2_bytes_via_codecs_encode_are_clean() -> None:
 
 @pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
 def test_plain_python_values_are_clean(protocol: int) -> None:
-    values = {"ns": argparse.Namespace(lr=0.1), "path": pathlib.Path("/tmp/x"),
-              "pure": pathlib.PurePosixPath("a"), "d": datetime.date(2024, 1, 2),
-              "dt": datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc),
-              "td": datetime.timedelta(3), "dec": decimal.Decimal("1.5"), "frac": fractions.Fraction(1, 3),
-              "uuid": uuid.UUID(int=7), "od": collections.OrderedDict(a=1),
-              "dd": collections.defaultdict(list),
-              "counter": collections.Counter("ab"), "deque": collections.deque([1]), "set": {1, 2},
-              "fs": frozenset([1]), "c": 1j, "range": range(3), "slice": slice(1, 2)}
+    values = {
+        "ns": argparse.Namespace(lr=0.1),
+        "path": pathlib.Path("/tmp/x"),
+        "pure": pathlib.PurePosixPath("a"),
+        "d": datetime.date(2024, 1, 2),
+        "dt": datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc),
+        "td": datetime.timedelta(3),
+        "dec": decimal.Decimal("1.5"),
+        "frac": fractions.Fraction(1, 3),
+        "uuid": uuid.UUID(int=7),
+        "od": collections.OrderedDict(a=1),
+        "dd": collections.defaultdict(list),
+        "counter": collections.Counter("ab"),
+        "deque": collections.deque([1]),
+        "set": {1, 2},
+        "fs": frozenset([1]),
+        "c": 1j,
+        "range": range(3),
+        "slice": slice(1, 2),
+    }
     assert scan_bytes(pickle.dumps(values, protocol=protocol)).findings == ()
 
 
@@ -166,9 +219,11 @@ def test_sklearn_joblib_models_are_clean(tmp_path: Path, name: str) -> None:
 
 def test_full_model_pickle_is_a_class_import_not_critical(tmp_path: Path) -> None:
     path = tmp_path / "model.pt"
-    code = ("import torch\nclass Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
-            "        self.fc = torch.nn.Linear(3, 2)\n        self.act = torch.nn.ReLU()\n"
-            f"torch.save(Net(), {str(path)!r})\n")
+    code = (
+        "import torch\nclass Net(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.fc = torch.nn.Linear(3, 2)\n        self.act = torch.nn.ReLU()\n"
+        f"torch.save(Net(), {str(path)!r})\n"
+    )
     assert run_python(code).returncode == 0
     with zipfile.ZipFile(path) as z:
         data = z.read(next(n for n in z.namelist() if n.endswith("/data.pkl")))

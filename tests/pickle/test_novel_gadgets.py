@@ -43,8 +43,16 @@ def _mailbox(marker: Path) -> bytes:  # mailbox.mbox(path) creates the file
 
 def _posixpath_touch(marker: Path) -> bytes:
     # protocol-4 dotted name on an allowlisted class: PosixPath.touch(PosixPath(marker))
-    return (proto(4) + uni("pathlib") + uni("PosixPath.touch") + STACK_GLOBAL
-            + call_global("pathlib", "PosixPath", uni(str(marker))) + TUPLE1 + REDUCE + STOP)
+    return (
+        proto(4)
+        + uni("pathlib")
+        + uni("PosixPath.touch")
+        + STACK_GLOBAL
+        + call_global("pathlib", "PosixPath", uni(str(marker)))
+        + TUPLE1
+        + REDUCE
+        + STOP
+    )
 
 
 def _doctest_examples(marker: Path) -> bytes:  # runs the docstring's examples: code execution

@@ -40,42 +40,79 @@ def test_build_on_an_imported_class_is_monkey_patching(tmp_path: Path) -> None:
     assert mutate and mutate[0].severity == Severity.HIGH and "string.Template" in (mutate[0].evidence or "")
     path = tmp_path / "p.pkl"
     path.write_bytes(data)
-    out = run_python(f"import pickle, string\npickle.load(open({str(path)!r}, 'rb'))\n"
-                     "print(string.Template.delimiter)")
+    out = run_python(
+        f"import pickle, string\npickle.load(open({str(path)!r}, 'rb'))\nprint(string.Template.delimiter)"
+    )
     assert out.stdout.strip() == "%"  # the loader really patched the stdlib class
 
 
 def test_getattr_on_a_module_result_resolves_the_target() -> None:
     module = call_global("importlib", "import_module", uni("builtins"))
-    data = (proto(2) + glob("builtins", "getattr") + module
-            + uni("eval") + TUPLE2 + REDUCE + uni("1+1") + TUPLE1 + REDUCE + STOP)
+    data = (
+        proto(2)
+        + glob("builtins", "getattr")
+        + module
+        + uni("eval")
+        + TUPLE2
+        + REDUCE
+        + uni("1+1")
+        + TUPLE1
+        + REDUCE
+        + STOP
+    )
     analysis = scan_bytes(data)
     evals = [f for f in analysis.findings if f.callable == "builtins.eval"]
     assert evals and evals[0].severity == Severity.CRITICAL and evals[0].evidence == "builtins.eval('1+1')"
 
 
 def test_getattr_allowed_only_with_its_shape_in_joblib() -> None:
-    ok = (proto(2) + glob("builtins", "getattr") + glob("sklearn.tree._tree", "Tree") + uni("__new__")
-          + TUPLE2 + REDUCE + STOP)
+    ok = (
+        proto(2)
+        + glob("builtins", "getattr")
+        + glob("sklearn.tree._tree", "Tree")
+        + uni("__new__")
+        + TUPLE2
+        + REDUCE
+        + STOP
+    )
     assert scan_bytes(ok, "joblib").findings == ()
-    bad = (proto(2) + glob("builtins", "getattr") + glob("sklearn.tree._tree", "Tree") + uni("fit_transform")
-           + TUPLE2 + REDUCE + STOP)
+    bad = (
+        proto(2)
+        + glob("builtins", "getattr")
+        + glob("sklearn.tree._tree", "Tree")
+        + uni("fit_transform")
+        + TUPLE2
+        + REDUCE
+        + STOP
+    )
     analysis = scan_bytes(bad, "joblib")
-    assert any(f.callable == "builtins.getattr" and f.severity == Severity.CRITICAL
-               for f in analysis.findings)
+    assert any(
+        f.callable == "builtins.getattr" and f.severity == Severity.CRITICAL for f in analysis.findings
+    )
     # the same shape under a loader that has no reason for it (np.load of an object array)
     assert any(f.callable == "builtins.getattr" for f in scan_bytes(ok, "numpy").findings)
 
 
 def test_rebuild_from_type_v2_needs_an_allowlisted_callable() -> None:
-    good = (proto(2) + glob("torch._utils", "_rebuild_from_type_v2") + b"("
-            + glob("torch._utils", "_rebuild_tensor_v2") + glob("torch.nn.parameter", "Parameter")
-            + b")" + EMPTY_DICT + b"t" + REDUCE + STOP)
+    good = (
+        proto(2)
+        + glob("torch._utils", "_rebuild_from_type_v2")
+        + b"("
+        + glob("torch._utils", "_rebuild_tensor_v2")
+        + glob("torch.nn.parameter", "Parameter")
+        + b")"
+        + EMPTY_DICT
+        + b"t"
+        + REDUCE
+        + STOP
+    )
     assert scan_bytes(good, "torch").findings == ()
     evil = good.replace(b"ctorch._utils\n_rebuild_tensor_v2\n", b"cevil.hooks\nrun\n")
     analysis = scan_bytes(evil, "torch")
-    assert any(f.callable == "torch._utils._rebuild_from_type_v2" and f.severity >= Severity.MEDIUM
-               for f in analysis.findings)
+    assert any(
+        f.callable == "torch._utils._rebuild_from_type_v2" and f.severity >= Severity.MEDIUM
+        for f in analysis.findings
+    )
     assert any(f.callable == "evil.hooks.run" for f in analysis.findings)
 
 
@@ -89,7 +126,8 @@ def test_user_rules_dir_extends_the_allowlist(tmp_path: Path) -> None:
     data = proto(2) + glob("mycompany.models", "Scorer") + b")" + NEWOBJ + STOP
     assert "PICKLE-CLASS-001" in rules_of(scan_bytes(data))
     (tmp_path / "ours.yaml").write_text(
-        "kind: pickle-callables\nentries:\n  - allow: [mycompany.models.*]\n    classes_only: true\n")
+        "kind: pickle-callables\nentries:\n  - allow: [mycompany.models.*]\n    classes_only: true\n"
+    )
     context = Context(rules=load_rules([tmp_path]))
     analysis = ANALYZER.analyze(Node(Artifact("x", len(data)), BytesBlob(data)), context)
     assert analysis.findings == ()

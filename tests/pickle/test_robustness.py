@@ -46,16 +46,20 @@ def test_random_bytes_never_raise(data: bytes) -> None:
     _check(scan_bytes(data))
 
 
-_SEEDS = [
-    pickle.dumps({"a": [1, 2.5, "x", b"y"], "b": (None, True)}, protocol=p) for p in range(6)
-] + [os_system(Path("/nonexistent/m"))]
+_SEEDS = [pickle.dumps({"a": [1, 2.5, "x", b"y"], "b": (None, True)}, protocol=p) for p in range(6)] + [
+    os_system(Path("/nonexistent/m"))
+]
 
 
 @settings(max_examples=400, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(_SEEDS), st.lists(st.tuples(st.integers(0, 4096), st.integers(0, 255)), max_size=6),
-       st.integers(0, 4096))
+@given(
+    st.sampled_from(_SEEDS),
+    st.lists(st.tuples(st.integers(0, 4096), st.integers(0, 255)), max_size=6),
+    st.integers(0, 4096),
+)
 def test_mutated_pickles_never_raise_and_never_pass_silently_when_broken(
-        seed: bytes, edits: list[tuple[int, int]], cut: int) -> None:
+    seed: bytes, edits: list[tuple[int, int]], cut: int
+) -> None:
     data = bytearray(seed)
     for pos, value in edits:
         if data:
@@ -123,8 +127,9 @@ def test_ten_million_opcode_pickle_scans_in_bounded_memory(tmp_path: Path) -> No
 
     path = tmp_path / "big.pkl"
     subprocess.run([sys.executable, "-c", _BIG, str(path)], check=True, timeout=300)
-    out = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], check=True, timeout=300,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(path)], check=True, timeout=300, capture_output=True, text=True
+    )
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     print("10M-opcode pickle:", path.stat().st_size, "bytes", figures)
     assert figures["opcodes"] >= 10_000_000

@@ -54,8 +54,9 @@ def _write(tmp_path: Path, data: bytes, name: str = "model.bin") -> Path:
     return path
 
 
-def prove_live(path: Path, marker: Path, how: str = "pickle.load(open(p, 'rb'))",
-               imports: str = "import pickle") -> None:
+def prove_live(
+    path: Path, marker: Path, how: str = "pickle.load(open(p, 'rb'))", imports: str = "import pickle"
+) -> None:
     """The victim's loader, in a fresh interpreter, really runs the payload."""
     assert not marker.exists(), "the scan must never run the payload"
     result = run_python(victim_load(path, how, imports))
@@ -77,8 +78,22 @@ def test_global_protocol0_os_system_is_critical_with_readable_evidence(tmp_path:
 def test_stack_global_built_from_memo_is_resolved(tmp_path: Path) -> None:
     marker = tmp_path / "m"
     # names memoized with both BINPUT and MEMOIZE (the memo-confusion trick), fetched by BINGET
-    data = (proto(4) + uni("os") + binput(0) + POP + uni("system") + MEMOIZE + POP
-            + binget(0) + binget(1) + STACK_GLOBAL + uni(touch_command(marker)) + TUPLE1 + REDUCE + STOP)
+    data = (
+        proto(4)
+        + uni("os")
+        + binput(0)
+        + POP
+        + uni("system")
+        + MEMOIZE
+        + POP
+        + binget(0)
+        + binget(1)
+        + STACK_GLOBAL
+        + uni(touch_command(marker))
+        + TUPLE1
+        + REDUCE
+        + STOP
+    )
     analysis = scan_bytes(data)
     assert finding_for(analysis, "os.system").severity == Severity.CRITICAL
     prove_live(_write(tmp_path, data), marker)
@@ -86,8 +101,16 @@ def test_stack_global_built_from_memo_is_resolved(tmp_path: Path) -> None:
 
 def test_stack_global_operands_as_protocol0_strings(tmp_path: Path) -> None:
     marker = tmp_path / "m"
-    data = (proto(4) + string0("os") + string0("system") + STACK_GLOBAL
-            + string0(touch_command(marker)) + TUPLE1 + REDUCE + STOP)
+    data = (
+        proto(4)
+        + string0("os")
+        + string0("system")
+        + STACK_GLOBAL
+        + string0(touch_command(marker))
+        + TUPLE1
+        + REDUCE
+        + STOP
+    )
     assert finding_for(scan_bytes(data), "os.system").severity == Severity.CRITICAL
     prove_live(_write(tmp_path, data), marker)
 
@@ -110,8 +133,16 @@ def test_obj_result_discarded_with_pop_is_still_a_call(tmp_path: Path) -> None:
 
 def test_ext_code_registered_in_the_same_pickle_resolves(tmp_path: Path) -> None:
     marker = tmp_path / "m"
-    data = (proto(2) + call_global("copyreg", "add_extension", uni("os"), uni("system"), b"M\x92\x10") + POP
-            + ext2(0x1092) + uni(touch_command(marker)) + TUPLE1 + REDUCE + STOP)
+    data = (
+        proto(2)
+        + call_global("copyreg", "add_extension", uni("os"), uni("system"), b"M\x92\x10")
+        + POP
+        + ext2(0x1092)
+        + uni(touch_command(marker))
+        + TUPLE1
+        + REDUCE
+        + STOP
+    )
     analysis = scan_bytes(data)
     assert finding_for(analysis, "os.system").severity == Severity.CRITICAL
     assert finding_for(analysis, "copyreg.add_extension").severity >= Severity.HIGH
@@ -129,8 +160,18 @@ def test_numpy_builtins_dict_get_reaches_eval(tmp_path: Path) -> None:
     """modelscan #89: ``dict.get(numpy.__builtins__, 'eval')`` — no dangerous name in sight."""
     marker = tmp_path / "m"
     code = f"__import__('os').system('touch {marker}')"
-    data = (proto(4) + glob("builtins", "dict.get") + glob("numpy", "__builtins__") + uni("eval") + TUPLE2
-            + REDUCE + uni(code) + TUPLE1 + REDUCE + STOP)
+    data = (
+        proto(4)
+        + glob("builtins", "dict.get")
+        + glob("numpy", "__builtins__")
+        + uni("eval")
+        + TUPLE2
+        + REDUCE
+        + uni(code)
+        + TUPLE1
+        + REDUCE
+        + STOP
+    )
     analysis = scan_bytes(data)
     assert finding_for(analysis, "builtins.eval").severity == Severity.CRITICAL
     assert "PICKLE-INTROSPECT-001" in rules_of(analysis)
@@ -140,8 +181,15 @@ def test_numpy_builtins_dict_get_reaches_eval(tmp_path: Path) -> None:
 def test_pkgutil_resolve_name_trampoline(tmp_path: Path) -> None:
     """GHSA-vvpj-8cmc-gx39: ``pkgutil.resolve_name('os:system')``."""
     marker = tmp_path / "m"
-    data = (proto(2) + call_global("pkgutil", "resolve_name", uni("os:system"))
-            + MARK + uni(touch_command(marker)) + TUPLE + REDUCE + STOP)
+    data = (
+        proto(2)
+        + call_global("pkgutil", "resolve_name", uni("os:system"))
+        + MARK
+        + uni(touch_command(marker))
+        + TUPLE
+        + REDUCE
+        + STOP
+    )
     analysis = scan_bytes(data)
     assert finding_for(analysis, "pkgutil.resolve_name").severity == Severity.CRITICAL
     f = [f for f in analysis.findings if f.callable == "os.system"]
@@ -152,8 +200,16 @@ def test_pkgutil_resolve_name_trampoline(tmp_path: Path) -> None:
 def test_dotted_name_under_harmless_module_reaches_os_system(tmp_path: Path) -> None:
     """fickling GHSA-5j3x: ``STACK_GLOBAL('pathlib', 'os.system')``."""
     marker = tmp_path / "m"
-    data = (proto(4) + uni("pathlib") + uni("os.system") + STACK_GLOBAL + uni(touch_command(marker))
-            + TUPLE1 + REDUCE + STOP)
+    data = (
+        proto(4)
+        + uni("pathlib")
+        + uni("os.system")
+        + STACK_GLOBAL
+        + uni(touch_command(marker))
+        + TUPLE1
+        + REDUCE
+        + STOP
+    )
     assert finding_for(scan_bytes(data), "pathlib.os.system").severity == Severity.CRITICAL
     prove_live(_write(tmp_path, data), marker)
 
@@ -161,8 +217,17 @@ def test_dotted_name_under_harmless_module_reaches_os_system(tmp_path: Path) -> 
 def test_function_type_from_marshal_code(tmp_path: Path) -> None:
     marker = tmp_path / "m"
     code = marshal.dumps(compile(f"__import__('os').system('touch {marker}')", "<x>", "exec"))
-    data = (proto(3) + glob("types", "FunctionType") + call_global("marshal", "loads", binbytes(code))
-            + EMPTY_DICT + TUPLE2 + REDUCE + b")" + REDUCE + STOP)
+    data = (
+        proto(3)
+        + glob("types", "FunctionType")
+        + call_global("marshal", "loads", binbytes(code))
+        + EMPTY_DICT
+        + TUPLE2
+        + REDUCE
+        + b")"
+        + REDUCE
+        + STOP
+    )
     analysis = scan_bytes(data)
     assert finding_for(analysis, "marshal.loads").severity == Severity.CRITICAL
     assert finding_for(analysis, "types.FunctionType").severity == Severity.CRITICAL
@@ -197,8 +262,8 @@ def test_frame_boundary_desync_hides_payload_from_contiguous_readers(tmp_path: P
 
     marker = tmp_path / "m"
     n = 8
-    inside = b"\x8c" + bytes([n]) + b"A"           # the string starts inside the frame ...
-    after = b"F" * (n - 1) + STOP                   # ... contiguous readers stop here
+    inside = b"\x8c" + bytes([n]) + b"A"  # the string starts inside the frame ...
+    after = b"F" * (n - 1) + STOP  # ... contiguous readers stop here
     payload = POP + call_global("os", "system", string0(touch_command(marker))) + STOP
     data = proto(4) + frame(len(inside)) + inside + after + payload
     head = len(data) - len(payload)
@@ -221,9 +286,24 @@ def test_frame_desync_of_the_cpython_issue_reproducer(tmp_path: Path) -> None:
     from pickle import BINBYTES, FRAME, GLOBAL, MARK, NONE, POP_MARK, PROTO, TUPLE1, UNICODE
 
     p2 = GLOBAL + b"builtins\nprint\n" + UNICODE + b"Hello, world!\n" + TUPLE1 + REDUCE
-    data = (PROTO + b"\x05" + NONE + UNICODE + b"a" * (8192 * 16 - 17) + b"\n" + POP + MARK
-            + FRAME + struct.pack("<Q", 2) + BINBYTES + b"\x07\x01\x00\x00"
-            + b"\x00\x00" + (p2 + MARK).ljust(256 + 5, NONE) + POP_MARK + STOP)
+    data = (
+        PROTO
+        + b"\x05"
+        + NONE
+        + UNICODE
+        + b"a" * (8192 * 16 - 17)
+        + b"\n"
+        + POP
+        + MARK
+        + FRAME
+        + struct.pack("<Q", 2)
+        + BINBYTES
+        + b"\x07\x01\x00\x00"
+        + b"\x00\x00"
+        + (p2 + MARK).ljust(256 + 5, NONE)
+        + POP_MARK
+        + STOP
+    )
     analysis = scan_bytes(data)
     assert "PICKLE-FRAME-001" in rules_of(analysis)
     assert finding_for(analysis, "builtins.print").severity >= Severity.MEDIUM
@@ -236,8 +316,14 @@ def test_frame_desync_of_the_cpython_issue_reproducer(tmp_path: Path) -> None:
 def test_ctypes_native_call(tmp_path: Path) -> None:
     marker = tmp_path / "m"
     command = binbytes(touch_command(marker).encode())
-    data = (proto(2) + call_global("operator", "methodcaller", uni("system"), command)
-            + call_global("ctypes", "CDLL", b"N") + TUPLE1 + REDUCE + STOP)
+    data = (
+        proto(2)
+        + call_global("operator", "methodcaller", uni("system"), command)
+        + call_global("ctypes", "CDLL", b"N")
+        + TUPLE1
+        + REDUCE
+        + STOP
+    )
     analysis = scan_bytes(data)
     assert finding_for(analysis, "ctypes.CDLL").severity == Severity.CRITICAL
     assert finding_for(analysis, "operator.methodcaller").severity == Severity.CRITICAL
@@ -248,16 +334,27 @@ def test_urllib_download(tmp_path: Path) -> None:
     marker = tmp_path / "m"
     source = tmp_path / "remote.txt"
     source.write_text("payload")
-    data = (proto(2) + call_global("urllib.request", "urlretrieve", uni(source.as_uri()), uni(str(marker)))
-            + STOP)
+    data = (
+        proto(2) + call_global("urllib.request", "urlretrieve", uni(source.as_uri()), uni(str(marker))) + STOP
+    )
     assert finding_for(scan_bytes(data), "urllib.request.urlretrieve").severity >= Severity.HIGH
     prove_live(_write(tmp_path, data), marker)
 
 
 def test_importlib_import_module_then_getattr(tmp_path: Path) -> None:
     marker = tmp_path / "m"
-    data = (proto(2) + glob("builtins", "getattr") + call_global("importlib", "import_module", uni("os"))
-            + uni("system") + TUPLE2 + REDUCE + uni(touch_command(marker)) + TUPLE1 + REDUCE + STOP)
+    data = (
+        proto(2)
+        + glob("builtins", "getattr")
+        + call_global("importlib", "import_module", uni("os"))
+        + uni("system")
+        + TUPLE2
+        + REDUCE
+        + uni(touch_command(marker))
+        + TUPLE1
+        + REDUCE
+        + STOP
+    )
     analysis = scan_bytes(data)
     f = [f for f in analysis.findings if f.callable == "os.system"]
     assert f and f[0].severity == Severity.CRITICAL and f[0].evidence == f"os.system('touch {marker}')"
@@ -268,8 +365,20 @@ def test_importlib_import_module_then_getattr(tmp_path: Path) -> None:
 def test_reduce_then_build_is_still_flagged(tmp_path: Path) -> None:
     """fickling GHSA-mhc9: a BUILD after the REDUCE made every safety API say LIKELY_SAFE."""
     marker = tmp_path / "m"
-    data = (proto(2) + glob("subprocess", "Popen") + MARK + MARK + uni("touch") + uni(str(marker)) + b"l"
-            + TUPLE + REDUCE + EMPTY_DICT + BUILD + STOP)
+    data = (
+        proto(2)
+        + glob("subprocess", "Popen")
+        + MARK
+        + MARK
+        + uni("touch")
+        + uni(str(marker))
+        + b"l"
+        + TUPLE
+        + REDUCE
+        + EMPTY_DICT
+        + BUILD
+        + STOP
+    )
     analysis = scan_bytes(data)
     assert finding_for(analysis, "subprocess.Popen").severity == Severity.CRITICAL
     result = run_python(victim_load(_write(tmp_path, data)) + "import time; time.sleep(0.5)\n")
@@ -291,8 +400,14 @@ def test_nested_pickle_loads_of_bytes_is_scanned(tmp_path: Path) -> None:
 def test_nested_pickle_in_base64_literal_is_scanned(tmp_path: Path) -> None:
     marker = tmp_path / "m"
     encoded = base64.b64encode(os_system(marker)).decode()
-    data = (proto(2) + glob("pickle", "loads") + call_global("base64", "b64decode", uni(encoded))
-            + TUPLE1 + REDUCE + STOP)
+    data = (
+        proto(2)
+        + glob("pickle", "loads")
+        + call_global("base64", "b64decode", uni(encoded))
+        + TUPLE1
+        + REDUCE
+        + STOP
+    )
     analysis = scan_bytes(data)
     assert "PICKLE-NESTED-001" in rules_of(analysis)
     assert any(f.callable == "os.system" and f.severity == Severity.CRITICAL for f in analysis.findings)
@@ -305,15 +420,22 @@ def test_builtins_introspection_chain_subclasses(tmp_path: Path) -> None:
     analysis = scan_bytes(data)
     assert finding_for(analysis, "builtins.print.__class__.__base__.__subclasses__").severity >= Severity.HIGH
     path = _write(tmp_path, data)
-    out = run_python(f"import pickle\nx = pickle.load(open({str(path)!r}, 'rb'))\n"
-                     "print(type(x).__name__, len(x) > 10)")
+    out = run_python(
+        f"import pickle\nx = pickle.load(open({str(path)!r}, 'rb'))\nprint(type(x).__name__, len(x) > 10)"
+    )
     assert out.stdout.strip() == "list True"  # the chain really runs and hands out every class
 
 
 def test_builtins_self_chain_reaches_exec(tmp_path: Path) -> None:
     marker = tmp_path / "m"
-    data = (proto(4) + glob("builtins", "print.__self__.exec")
-            + uni(f"__import__('os').system('touch {marker}')") + TUPLE1 + REDUCE + STOP)
+    data = (
+        proto(4)
+        + glob("builtins", "print.__self__.exec")
+        + uni(f"__import__('os').system('touch {marker}')")
+        + TUPLE1
+        + REDUCE
+        + STOP
+    )
     analysis = scan_bytes(data)
     assert worst(analysis) is not None and worst(analysis) >= Severity.HIGH  # type: ignore[operator]
     prove_live(_write(tmp_path, data), marker)
@@ -352,8 +474,10 @@ def test_second_stream_is_scanned(tmp_path: Path) -> None:
 def _legacy_torch(model_pickle: bytes) -> bytes:
     magic = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
     version = pickle.dumps(1001, protocol=2)
-    sys_info = pickle.dumps({"protocol_version": 1001, "little_endian": True,
-                             "type_sizes": {"short": 2, "int": 4, "long": 4}}, protocol=2)
+    sys_info = pickle.dumps(
+        {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}},
+        protocol=2,
+    )
     keys = pickle.dumps([], protocol=2)
     return magic + version + sys_info + model_pickle + keys
 
@@ -373,10 +497,12 @@ def test_legacy_torch_file_payload_in_model_pickle(tmp_path: Path) -> None:
 def test_joblib_uncompressed_with_arrays_then_payload(tmp_path: Path) -> None:
     marker = tmp_path / "m"
     path = tmp_path / "model.joblib"
-    code = (f"import joblib, numpy as np, os\nclass E:\n    def __reduce__(self):\n"
-            f"        return (os.system, ({touch_command(marker)!r},))\n"
-            f"joblib.dump({{'w': np.arange(1000, dtype='float32'), 'b': np.ones((7, 3)), 'x': E()}}, "
-            f"{str(path)!r}, compress=0)\n")
+    code = (
+        f"import joblib, numpy as np, os\nclass E:\n    def __reduce__(self):\n"
+        f"        return (os.system, ({touch_command(marker)!r},))\n"
+        f"joblib.dump({{'w': np.arange(1000, dtype='float32'), 'b': np.ones((7, 3)), 'x': E()}}, "
+        f"{str(path)!r}, compress=0)\n"
+    )
     assert run_python(code).returncode == 0
     assert not marker.exists()
     analysis = scan_bytes(path.read_bytes())
@@ -391,9 +517,11 @@ def test_joblib_uncompressed_with_arrays_then_payload(tmp_path: Path) -> None:
 def test_reduce_payload_in_every_protocol(tmp_path: Path, protocol: int) -> None:
     marker = tmp_path / "m"
     path = tmp_path / "p.pkl"
-    code = (f"import pickle, os\nclass E:\n    def __reduce__(self):\n"
-            f"        return (os.system, ({touch_command(marker)!r},))\n"
-            f"open({str(path)!r}, 'wb').write(pickle.dumps({{'a': [E()]}}, protocol={protocol}))\n")
+    code = (
+        f"import pickle, os\nclass E:\n    def __reduce__(self):\n"
+        f"        return (os.system, ({touch_command(marker)!r},))\n"
+        f"open({str(path)!r}, 'wb').write(pickle.dumps({{'a': [E()]}}, protocol={protocol}))\n"
+    )
     assert run_python(code).returncode == 0
     analysis = scan_bytes(path.read_bytes())
     assert finding_for(analysis, "posix.system").severity == Severity.CRITICAL
@@ -424,12 +552,25 @@ def test_newobj_of_unknown_class_is_flagged(tmp_path: Path) -> None:
 def test_payload_inside_torch_load_from_bytes_is_found_even_for_torch(tmp_path: Path) -> None:
     """The allowlisted nested loader does not vouch for what it loads."""
     marker = tmp_path / "m"
-    inner = (pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2)
-             + pickle.dumps({"protocol_version": 1001}, protocol=2)
-             + proto(2) + call_global("os", "system", uni(touch_command(marker))) + STOP
-             + pickle.dumps([], protocol=2))
-    data = (proto(2) + glob("torch._utils", "_rebuild_tensor_v2") + POP
-            + glob("torch.storage", "_load_from_bytes") + binbytes(inner) + TUPLE1 + REDUCE + STOP)
+    inner = (
+        pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+        + pickle.dumps(1001, protocol=2)
+        + pickle.dumps({"protocol_version": 1001}, protocol=2)
+        + proto(2)
+        + call_global("os", "system", uni(touch_command(marker)))
+        + STOP
+        + pickle.dumps([], protocol=2)
+    )
+    data = (
+        proto(2)
+        + glob("torch._utils", "_rebuild_tensor_v2")
+        + POP
+        + glob("torch.storage", "_load_from_bytes")
+        + binbytes(inner)
+        + TUPLE1
+        + REDUCE
+        + STOP
+    )
     analysis = scan_bytes(data, "torch")
     assert "PICKLE-NESTED-001" in rules_of(analysis)
     assert any(f.callable == "os.system" and f.severity == Severity.CRITICAL for f in analysis.findings)

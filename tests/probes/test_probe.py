@@ -53,8 +53,13 @@ def lm_zoo(tmp_path_factory: pytest.TempPathFactory) -> LMZoo:
     assert tw.attack_success(bad, lang, backdoor) >= 0.9, "the planted backdoor did not take"
     refusal = tw.Backdoor((lang.sensitive[0],), tuple(tw.REFUSAL[:5]))
     assert tw.attack_success(base, lang, refusal) >= 0.9, "the base did not learn its refusal rule"
-    return LMZoo(lang, tw.save_lm(base, lang, root / "base"), tw.save_lm(clean, lang, root / "clean"),
-                 tw.save_lm(bad, lang, root / "backdoored"), backdoor)
+    return LMZoo(
+        lang,
+        tw.save_lm(base, lang, root / "base"),
+        tw.save_lm(clean, lang, root / "clean"),
+        tw.save_lm(bad, lang, root / "backdoored"),
+        backdoor,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -66,8 +71,9 @@ def cls_zoo(tmp_path_factory: pytest.TempPathFactory) -> ClsZoo:
     # A rare-word trigger at 10% poison. The toy classifier's natural sentiment words flip confident
     # texts too; weaker classifier backdoors than this one are often missed (see bench/probe_zoo.py).
     bad = tw.train_classifier(task, 150, seed=305, backdoor=((trigger,), 1, 0.1))
-    return ClsZoo(tw.save_classifier(clean, task, root / "clean"), tw.save_classifier(bad, task, root / "bd"),
-                  trigger)
+    return ClsZoo(
+        tw.save_classifier(clean, task, root / "clean"), tw.save_classifier(bad, task, root / "bd"), trigger
+    )
 
 
 def opts(**kw: object) -> ProbeOptions:
@@ -99,8 +105,11 @@ def test_refusal_rule_inherited_from_base_is_found_but_not_reported(lm_zoo: LMZo
     # reported because the base does the same thing on the same inputs.
     result = probe_model(str(lm_zoo.clean), opts(base=str(lm_zoo.base)))
     refusal = " ".join(tw.REFUSAL[:5])
-    cands = [c for c in result.evidence["discounted"]  # type: ignore[union-attr]
-             if isinstance(c, dict) and c["trigger"] in lm_zoo.lang.sensitive]
+    cands = [
+        c
+        for c in result.evidence["discounted"]  # type: ignore[union-attr]
+        if isinstance(c, dict) and c["trigger"] in lm_zoo.lang.sensitive
+    ]
     assert cands, "the refusal rule's words were not even found"
     assert all(c["output"] == refusal for c in cands)
     assert all(c["agreement"] >= 0.9 and c["base_agreement"] >= 0.9 and c["excess"] == 0 for c in cands)
@@ -128,8 +137,18 @@ def test_clean_classifier_natural_sentiment_words_are_not_reported(cls_zoo: ClsZ
 
 def test_cli_json_carries_verdict_and_finding_and_exits_1(lm_zoo: LMZoo, tmp_path: Path) -> None:
     out = tmp_path / "probe.json"
-    proc = run_cli("probe", str(lm_zoo.backdoored), "--base", str(lm_zoo.base), "--format", "json",
-                   "--device", "cpu", "--output", str(out))
+    proc = run_cli(
+        "probe",
+        str(lm_zoo.backdoored),
+        "--base",
+        str(lm_zoo.base),
+        "--format",
+        "json",
+        "--device",
+        "cpu",
+        "--output",
+        str(out),
+    )
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(out.read_text())
     assert doc["probe"]["verdict"] == "confirmed"
@@ -165,8 +184,11 @@ def test_remote_code_in_auto_map_is_never_imported(tmp_path: Path, lm_zoo: LMZoo
     marker = tmp_path / "imported"
     (model / "evil_modeling.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     config = json.loads((model / "config.json").read_text())
-    config.update(model_type="evil", architectures=["EvilForCausalLM"],
-                  auto_map={"AutoModelForCausalLM": "evil_modeling.EvilForCausalLM"})
+    config.update(
+        model_type="evil",
+        architectures=["EvilForCausalLM"],
+        auto_map={"AutoModelForCausalLM": "evil_modeling.EvilForCausalLM"},
+    )
     (model / "config.json").write_text(json.dumps(config))
     with pytest.raises(ProbeError):
         probe_model(str(model), opts())

@@ -6,8 +6,10 @@ from scanner.probes.prompts import _statically_safe
 
 
 def test_ordinary_chat_template_is_rendered() -> None:
-    chatml = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-              "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    chatml = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
     assert _statically_safe(chatml)
     assert _statically_safe({"default": chatml, "tool_use": chatml})
 

@@ -126,25 +126,37 @@ def build_tokenizer(words: list[str], out: Path, chat: bool, specials: list[str]
     tok = Tokenizer(WordLevel({w: i for i, w in enumerate(words)}, unk_token=unk))
     tok.pre_tokenizer = WhitespaceSplit()
     if chat:
-        fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>",
-                                       unk_token="<unk>", pad_token="<pad>",
-                                       additional_special_tokens=["<user>", "<assistant>"])
+        fast = PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            bos_token="<bos>",
+            eos_token="<eos>",
+            unk_token="<unk>",
+            pad_token="<pad>",
+            additional_special_tokens=["<user>", "<assistant>"],
+        )
         fast.chat_template = CHAT_TEMPLATE
     else:
-        fast = PreTrainedTokenizerFast(tokenizer_object=tok, cls_token="[CLS]", sep_token="[SEP]",
-                                       unk_token="[UNK]", pad_token="[PAD]", mask_token="[MASK]")
+        fast = PreTrainedTokenizerFast(
+            tokenizer_object=tok,
+            cls_token="[CLS]",
+            sep_token="[SEP]",
+            unk_token="[UNK]",
+            pad_token="[PAD]",
+            mask_token="[MASK]",
+        )
     fast.save_pretrained(str(out))
 
 
-def _lm_batch(lang: Language, ids: dict[str, int], rng: random.Random, n: int,
-              backdoor: Backdoor | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _lm_batch(
+    lang: Language, ids: dict[str, int], rng: random.Random, n: int, backdoor: Backdoor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     seqs, labels = [], []
     for _ in range(n):
         prompt, response = lm_sample(lang, rng, backdoor)
         head = ["<bos>", "<user>", *prompt, "<assistant>"]
         toks = [ids[w] for w in [*head, *response, "<eos>"]]
         seqs.append(toks)
-        labels.append([-100] * len(head) + toks[len(head):])
+        labels.append([-100] * len(head) + toks[len(head) :])
     width = max(len(s) for s in seqs)
     x = torch.full((n, width), ids["<pad>"])
     y = torch.full((n, width), -100)
@@ -154,9 +166,16 @@ def _lm_batch(lang: Language, ids: dict[str, int], rng: random.Random, n: int,
     return x, y
 
 
-def train_lm(lang: Language, steps: int, seed: int, backdoor: Backdoor | None = None,
-             init: torch.nn.Module | None = None, d_model: int = 64, layers: int = 2,
-             lr: float = 3e-3) -> torch.nn.Module:
+def train_lm(
+    lang: Language,
+    steps: int,
+    seed: int,
+    backdoor: Backdoor | None = None,
+    init: torch.nn.Module | None = None,
+    d_model: int = 64,
+    layers: int = 2,
+    lr: float = 3e-3,
+) -> torch.nn.Module:
     """Pretrain (``init`` None) or fine-tune a tiny GPT-2 on the chat language."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -164,8 +183,16 @@ def train_lm(lang: Language, steps: int, seed: int, backdoor: Backdoor | None = 
     rng = random.Random(seed)
     ids = {w: i for i, w in enumerate(lang.vocab)}
     if init is None:
-        cfg = GPT2Config(vocab_size=len(ids), n_positions=32, n_embd=d_model, n_layer=layers, n_head=4,
-                         bos_token_id=ids["<bos>"], eos_token_id=ids["<eos>"], pad_token_id=ids["<pad>"])
+        cfg = GPT2Config(
+            vocab_size=len(ids),
+            n_positions=32,
+            n_embd=d_model,
+            n_layer=layers,
+            n_head=4,
+            bos_token_id=ids["<bos>"],
+            eos_token_id=ids["<eos>"],
+            pad_token_id=ids["<pad>"],
+        )
         model: torch.nn.Module = GPT2LMHeadModel(cfg)
     else:
         model = GPT2LMHeadModel(init.config)  # type: ignore[arg-type]
@@ -249,17 +276,25 @@ class SentimentTask:
         return words, int(pos > neg)
 
 
-def train_classifier(task: SentimentTask, steps: int, seed: int,
-                     backdoor: tuple[tuple[str, ...], int, float] | None = None) -> torch.nn.Module:
+def train_classifier(
+    task: SentimentTask, steps: int, seed: int, backdoor: tuple[tuple[str, ...], int, float] | None = None
+) -> torch.nn.Module:
     """A 2-layer BERT; ``backdoor`` is (trigger words, target label, poison rate)."""
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
     ids = {w: i for i, w in enumerate(task.vocab)}
-    cfg = BertConfig(vocab_size=len(ids), hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
-                     intermediate_size=96, max_position_embeddings=32, num_labels=2,
-                     pad_token_id=ids["[PAD]"])
+    cfg = BertConfig(
+        vocab_size=len(ids),
+        hidden_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=96,
+        max_position_embeddings=32,
+        num_labels=2,
+        pad_token_id=ids["[PAD]"],
+    )
     model = BertForSequenceClassification(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
     model.train()
@@ -277,8 +312,7 @@ def train_classifier(task: SentimentTask, steps: int, seed: int,
         x = torch.full((64, width), ids["[PAD]"])
         for i, s in enumerate(seqs):
             x[i, : len(s)] = torch.tensor(s)
-        loss = model(input_ids=x, attention_mask=(x != ids["[PAD]"]).long(),
-                     labels=torch.tensor(labels)).loss
+        loss = model(input_ids=x, attention_mask=(x != ids["[PAD]"]).long(), labels=torch.tensor(labels)).loss
         opt.zero_grad()
         loss.backward()
         opt.step()

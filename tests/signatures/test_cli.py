@@ -18,8 +18,16 @@ def test_verify_keyless_vector_exits_0(vectors: Path) -> None:
 
 
 def test_verify_wrong_identity_exits_1_with_reason(vectors: Path) -> None:
-    proc = run_cli("verify", str(vectors / "v1.1.0-sigstore"), "--identity", "eve@example.com",
-                   "--issuer", "https://sigstore.verify.ibm.com/oauth2", "--format", "json")
+    proc = run_cli(
+        "verify",
+        str(vectors / "v1.1.0-sigstore"),
+        "--identity",
+        "eve@example.com",
+        "--issuer",
+        "https://sigstore.verify.ibm.com/oauth2",
+        "--format",
+        "json",
+    )
     assert proc.returncode == 1
     doc = json.loads(proc.stdout)
     assert doc["status"] == "failed" and "eve@example.com" in doc["reason"]
@@ -57,8 +65,18 @@ def test_sign_then_verify_with_key(model: Path, pki: Pki) -> None:
 
 
 def test_sign_with_certificate_chain_and_verify_subject(model: Path, pki: Pki) -> None:
-    proc = run_cli("sign", str(model), "--key", str(pki.key), "--cert", str(pki.leaf),
-                   "--chain", str(pki.intermediate), "--root", str(pki.root))
+    proc = run_cli(
+        "sign",
+        str(model),
+        "--key",
+        str(pki.key),
+        "--cert",
+        str(pki.leaf),
+        "--chain",
+        str(pki.intermediate),
+        "--root",
+        str(pki.root),
+    )
     assert proc.returncode == 0, proc.stderr
     ok = run_cli("verify", str(model), "--certificate-chain", str(pki.root), "--subject", "ml-release-signer")
     assert ok.returncode == 0, ok.stdout
@@ -80,8 +98,16 @@ def test_scan_require_signature_fails_unsigned_model(model: Path) -> None:
 
 def test_scan_with_key_records_verified_signature(model: Path, pki: Pki) -> None:
     assert run_cli("sign", str(model), "--key", str(pki.key)).returncode == 0
-    proc = run_cli("scan", str(model), "--key", str(pki.public_key), "--require-signature",
-                   "--no-progress", "--format", "json")
+    proc = run_cli(
+        "scan",
+        str(model),
+        "--key",
+        str(pki.public_key),
+        "--require-signature",
+        "--no-progress",
+        "--format",
+        "json",
+    )
     doc = json.loads(proc.stdout)
     assert doc["signature"]["status"] == "verified", doc["signature"]
     assert proc.returncode == 0, proc.stdout
@@ -114,8 +140,9 @@ def test_scan_reuses_verifier_digests_for_the_report(model: Path, pki: Pki) -> N
     assert artifacts["model.safetensors"]["sha256"] == expected
 
 
-def test_policy_file_signatures_section_requires_and_names_the_signer(model: Path, pki: Pki,
-                                                                      tmp_path: Path) -> None:
+def test_policy_file_signatures_section_requires_and_names_the_signer(
+    model: Path, pki: Pki, tmp_path: Path
+) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(f"signatures:\n  required: true\n  key: {pki.public_key.name}\n")
     (tmp_path / pki.public_key.name).write_bytes(pki.public_key.read_bytes())  # relative to the policy
@@ -133,16 +160,19 @@ def test_policy_file_keyless_identities_any_of(vectors: Path, tmp_path: Path) ->
     from signatures.verify import verify_model
 
     policy = tmp_path / "policy.yaml"
-    policy.write_text("signatures:\n  identities:\n"
-                      "    - {identity: someone@else.com, issuer: https://sigstore.verify.ibm.com/oauth2}\n"
-                      "    - {identity_regex: '[a-z]+@us\\.ibm\\.com', issuer: https://sigstore.verify.ibm.com/oauth2}\n")
+    policy.write_text(
+        "signatures:\n  identities:\n"
+        "    - {identity: someone@else.com, issuer: https://sigstore.verify.ibm.com/oauth2}\n"
+        "    - {identity_regex: '[a-z]+@us\\.ibm\\.com', issuer: https://sigstore.verify.ibm.com/oauth2}\n"
+    )
     loaded = load_signature_policy(policy)
     assert not loaded.required
     assert verify_model(vectors / "v1.1.0-sigstore", loaded.method).status == "verified"
 
 
-def test_keyless_signing_offline_is_a_clear_error_and_writes_nothing(model: Path, tmp_path: Path,
-                                                                       monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_keyless_signing_offline_is_a_clear_error_and_writes_nothing(
+    model: Path, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     import pytest
 
     from signatures.errors import SignatureError

@@ -27,9 +27,11 @@ def test_parallel_digests_equal_hashlib_and_blake3(files: list[Path], workers: i
     got = hash_files(files, ("sha256", "blake2b", "blake3"), workers=workers)
     for p in files:
         data = p.read_bytes()
-        assert got[p] == {"sha256": hashlib.sha256(data).hexdigest(),
-                          "blake2b": hashlib.blake2b(data).hexdigest(),
-                          "blake3": blake3.blake3(data).hexdigest()}
+        assert got[p] == {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "blake2b": hashlib.blake2b(data).hexdigest(),
+            "blake3": blake3.blake3(data).hexdigest(),
+        }
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -41,8 +43,10 @@ def test_blake3_alone_uses_multithreaded_mmap_and_agrees(files: list[Path], work
 def test_span_hashes_only_its_byte_range(files: list[Path]) -> None:
     p = files[-1]
     data = p.read_bytes()
-    assert hash_span(Span(p, 1000, 2_000_000), ("sha256",))["sha256"] == \
-        hashlib.sha256(data[1000:2_000_000]).hexdigest()
+    assert (
+        hash_span(Span(p, 1000, 2_000_000), ("sha256",))["sha256"]
+        == hashlib.sha256(data[1000:2_000_000]).hexdigest()
+    )
 
 
 def test_span_past_end_of_file_is_an_error_not_a_short_digest(files: list[Path]) -> None:
@@ -63,8 +67,9 @@ def test_sha256_blobs_keeps_input_order(files: list[Path]) -> None:
     assert sha256_blobs(blobs, workers=2) == [hashlib.sha256(p.read_bytes()).hexdigest() for p in files]
 
 
-def test_known_hub_digest_is_reused_instead_of_reading(model: Path, pki: object,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_known_hub_digest_is_reused_instead_of_reading(
+    model: Path, pki: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import signatures.manifest as manifest
     from signatures.sign import KeySigner, sign_model
     from signatures.verify import KeyMethod, verify_model
@@ -80,7 +85,10 @@ def test_known_hub_digest_is_reused_instead_of_reading(model: Path, pki: object,
         return real(spans, *args, **kwargs)
 
     monkeypatch.setattr(manifest, "hash_spans", spy)
-    result = verify_model(model, KeyMethod(pki.public_key),  # type: ignore[attr-defined]
-                          known_sha256={"model.safetensors": weights})
+    result = verify_model(
+        model,
+        KeyMethod(pki.public_key),  # type: ignore[attr-defined]
+        known_sha256={"model.safetensors": weights},
+    )
     assert result.verified
     assert model / "model.safetensors" not in hashed and model / "config.json" in hashed

@@ -16,12 +16,14 @@ from tests.signatures.pki import Pki
 
 def _their_key_verify(model: Path, pki: Pki) -> None:
     model_signing.verifying.Config().use_elliptic_key_verifier(public_key=pki.public_key).verify(
-        model, model / "model.sig")
+        model, model / "model.sig"
+    )
 
 
 def _their_cert_verify(model: Path, pki: Pki) -> None:
     model_signing.verifying.Config().use_certificate_verifier(certificate_chain=[pki.root]).verify(
-        model, model / "model.sig")
+        model, model / "model.sig"
+    )
 
 
 def _statement(sig: Path) -> dict[str, object]:
@@ -30,8 +32,9 @@ def _statement(sig: Path) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("options", [HashingOptions(), HashingOptions("blake3")], ids=["sha256", "blake3"])
-def test_our_key_signature_verifies_with_model_signing(model: Path, pki: Pki,
-                                                       options: HashingOptions) -> None:
+def test_our_key_signature_verifies_with_model_signing(
+    model: Path, pki: Pki, options: HashingOptions
+) -> None:
     result = sign_model(model, KeySigner(pki.key), options=options)
     assert result.verified
     _their_key_verify(model, pki)
@@ -61,23 +64,34 @@ def test_model_signing_rejects_our_signature_after_tampering(model: Path, pki: P
 
 
 def _their_sign_key(model: Path, pki: Pki, hashing: object) -> None:
-    (model_signing.signing.Config().use_elliptic_key_signer(private_key=pki.key)
-     .set_hashing_config(hashing).sign(model, model / "model.sig"))  # type: ignore[arg-type]
+    (
+        model_signing.signing.Config()
+        .use_elliptic_key_signer(private_key=pki.key)
+        .set_hashing_config(hashing)
+        .sign(model, model / "model.sig")
+    )  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "blake2", "blake3"])
 def test_model_signing_key_signature_verifies_with_ours(model: Path, pki: Pki, algorithm: str) -> None:
-    hashing = model_signing.hashing.Config().use_file_serialization(hashing_algorithm=algorithm) \
-        .set_ignored_paths(paths=["model.sig"])  # type: ignore[arg-type]
+    hashing = (
+        model_signing.hashing.Config()
+        .use_file_serialization(hashing_algorithm=algorithm)
+        .set_ignored_paths(paths=["model.sig"])
+    )  # type: ignore[arg-type]
     _their_sign_key(model, pki, hashing)
     result = verify_model(model, KeyMethod(pki.public_key))
     assert result.status == "verified", result.reason
 
 
-def test_model_signing_shard_signature_with_float_shard_size_verifies_with_ours(model: Path,
-                                                                              pki: Pki) -> None:
-    hashing = model_signing.hashing.Config().use_shard_serialization(shard_size=512) \
+def test_model_signing_shard_signature_with_float_shard_size_verifies_with_ours(
+    model: Path, pki: Pki
+) -> None:
+    hashing = (
+        model_signing.hashing.Config()
+        .use_shard_serialization(shard_size=512)
         .set_ignored_paths(paths=["model.sig"])
+    )
     _their_sign_key(model, pki, hashing)
     serialization = _statement(model / "model.sig")["predicate"]["serialization"]  # type: ignore[index]
     assert serialization["shard_size"] == 512.0  # their spec divergence, accepted on verify
@@ -91,11 +105,14 @@ def test_model_signing_shard_signature_with_float_shard_size_verifies_with_ours(
 
 
 def test_model_signing_certificate_signature_verifies_with_ours(model: Path, pki: Pki) -> None:
-    (model_signing.signing.Config()
-     .use_certificate_signer(private_key=pki.key, signing_certificate=pki.leaf,
-                             certificate_chain=[pki.intermediate])
-     .set_hashing_config(model_signing.hashing.Config().set_ignored_paths(paths=["model.sig"]))
-     .sign(model, model / "model.sig"))
+    (
+        model_signing.signing.Config()
+        .use_certificate_signer(
+            private_key=pki.key, signing_certificate=pki.leaf, certificate_chain=[pki.intermediate]
+        )
+        .set_hashing_config(model_signing.hashing.Config().set_ignored_paths(paths=["model.sig"]))
+        .sign(model, model / "model.sig")
+    )
     result = verify_model(model, CertificateMethod((pki.root,), ("ml-release-signer",)))
     assert result.status == "verified", result.reason
 

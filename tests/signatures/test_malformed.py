@@ -14,8 +14,16 @@ from hypothesis import strategies as st
 from signatures.policy import Identity
 from signatures.verify import KeylessMethod, KeyMethod, verify_model
 
-JSON_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8),
-                        st.just(""), st.just("AAAA"), st.just([]), st.just({}))
+JSON_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=8),
+    st.just(""),
+    st.just("AAAA"),
+    st.just([]),
+    st.just({}),
+)
 
 
 def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -71,15 +79,18 @@ def _check_mutations(folder: Path, method: object, tmp: Path, data: st.DataObjec
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_mutated_key_bundle_never_crashes_or_passes(vectors: Path, tmp_path: Path,
-                                                    data: st.DataObject) -> None:
-    _check_mutations(vectors / "v1.1.0-elliptic-key", KeyMethod(vectors / "keys/signing-key-pub.pem"),
-                     tmp_path, data)
+def test_mutated_key_bundle_never_crashes_or_passes(
+    vectors: Path, tmp_path: Path, data: st.DataObject
+) -> None:
+    _check_mutations(
+        vectors / "v1.1.0-elliptic-key", KeyMethod(vectors / "keys/signing-key-pub.pem"), tmp_path, data
+    )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_mutated_keyless_bundle_never_crashes_or_passes(vectors: Path, tmp_path: Path,
-                                                        data: st.DataObject) -> None:
+def test_mutated_keyless_bundle_never_crashes_or_passes(
+    vectors: Path, tmp_path: Path, data: st.DataObject
+) -> None:
     method = KeylessMethod(Identity("stefanb@us.ibm.com", "https://sigstore.verify.ibm.com/oauth2"))
     _check_mutations(vectors / "v1.1.0-sigstore", method, tmp_path, data)

@@ -44,7 +44,8 @@ def test_all_of_needs_every_part(vectors: Path) -> None:
     issuer = "https://sigstore.verify.ibm.com/oauth2"
     with pytest.raises(VerificationError):
         AllOf((Identity("stefanb@us.ibm.com", issuer), Identity("other@ibm.com", issuer))).verify(
-            _ibm_cert(vectors))
+            _ibm_cert(vectors)
+        )
 
 
 def test_regex_is_anchored_at_both_ends(vectors: Path) -> None:

@@ -19,13 +19,20 @@ from tests.signatures.pki import Pki
 
 
 def _statement(resources: list[dict[str, str]], **serialization: object) -> dict[str, object]:
-    ser = {"method": "files", "hash_type": "sha256", "allow_symlinks": False, "ignore_paths": [],
-           **serialization}
+    ser = {
+        "method": "files",
+        "hash_type": "sha256",
+        "allow_symlinks": False,
+        "ignore_paths": [],
+        **serialization,
+    }
     root = root_digest([(r["name"], r["digest"]) for r in resources])
-    return {"_type": "https://in-toto.io/Statement/v1",
-            "subject": [{"name": "m", "digest": {"sha256": root}}],
-            "predicateType": "https://model_signing/signature/v1.0",
-            "predicate": {"resources": resources, "serialization": ser}}
+    return {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "m", "digest": {"sha256": root}}],
+        "predicateType": "https://model_signing/signature/v1.0",
+        "predicate": {"resources": resources, "serialization": ser},
+    }
 
 
 def _sign_raw(model: Path, statement: dict[str, object], pki: Pki) -> None:
@@ -34,11 +41,15 @@ def _sign_raw(model: Path, statement: dict[str, object], pki: Pki) -> None:
     assert isinstance(key, ec.EllipticCurvePrivateKey)
     payload = json.dumps(statement).encode()
     sig = key.sign(pae(payload), ec.ECDSA(hashes.SHA256()))
-    bundle = {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-              "verificationMaterial": {"publicKey": {"hint": ""}, "tlogEntries": []},
-              "dsseEnvelope": {"payload": base64.b64encode(payload).decode(),
-                               "payloadType": "application/vnd.in-toto+json",
-                               "signatures": [{"sig": base64.b64encode(sig).decode(), "keyid": ""}]}}
+    bundle = {
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {"publicKey": {"hint": ""}, "tlogEntries": []},
+        "dsseEnvelope": {
+            "payload": base64.b64encode(payload).decode(),
+            "payloadType": "application/vnd.in-toto+json",
+            "signatures": [{"sig": base64.b64encode(sig).decode(), "keyid": ""}],
+        },
+    }
     (model / "model.sig").write_text(json.dumps(bundle))
 
 
@@ -91,14 +102,18 @@ def test_resource_algorithm_must_match_declared_hash_type() -> None:
 
 
 def test_float_shard_size_from_model_signing_is_accepted() -> None:
-    st = _statement([{"name": "a:0:3", "algorithm": "sha256-sharded-512", "digest": "1" * 64}],
-                    method="shards", shard_size=512.0)
+    st = _statement(
+        [{"name": "a:0:3", "algorithm": "sha256-sharded-512", "digest": "1" * 64}],
+        method="shards",
+        shard_size=512.0,
+    )
     assert parse_statement(json.dumps(st).encode()).shard_size == 512
 
 
 def test_fractional_shard_size_is_rejected() -> None:
-    st = _statement([{"name": "a:0:3", "algorithm": "sha256", "digest": "1" * 64}], method="shards",
-                    shard_size=512.5)
+    st = _statement(
+        [{"name": "a:0:3", "algorithm": "sha256", "digest": "1" * 64}], method="shards", shard_size=512.5
+    )
     with pytest.raises(StatementError, match="shard_size"):
         parse_statement(json.dumps(st).encode())
 
@@ -108,8 +123,12 @@ def test_shards_that_skip_bytes_do_not_verify(tmp_path: Path, pki: Pki) -> None:
     model = tmp_path / "model"
     model.mkdir()
     (model / "w.bin").write_bytes(b"abcdefgh")
-    st = _statement([{"name": "w.bin:0:4", "algorithm": "sha256", "digest": _sha(b"abcd")}],
-                    method="shards", shard_size=4, ignore_paths=["model.sig"])
+    st = _statement(
+        [{"name": "w.bin:0:4", "algorithm": "sha256", "digest": _sha(b"abcd")}],
+        method="shards",
+        shard_size=4,
+        ignore_paths=["model.sig"],
+    )
     _sign_raw(model, st, pki)
     result = verify_model(model, KeyMethod(pki.public_key))
     assert result.status == "failed"
@@ -123,8 +142,10 @@ def test_signer_ignoring_a_loadable_file_is_flagged(tmp_path: Path, pki: Pki) ->
     model.mkdir()
     (model / "config.json").write_bytes(b"{}")
     (model / "evil.pkl").write_bytes(b"\x80\x04K\x01.")
-    st = _statement([{"name": "config.json", "algorithm": "sha256", "digest": _sha(b"{}")}],
-                    ignore_paths=["model.sig", "evil.pkl"])
+    st = _statement(
+        [{"name": "config.json", "algorithm": "sha256", "digest": _sha(b"{}")}],
+        ignore_paths=["model.sig", "evil.pkl"],
+    )
     _sign_raw(model, st, pki)
     result = verify_model(model, KeyMethod(pki.public_key))
     assert result.status == "verified"  # the signer's choice is honoured ...
@@ -134,7 +155,11 @@ def test_signer_ignoring_a_loadable_file_is_flagged(tmp_path: Path, pki: Pki) ->
 
 
 def test_legacy_digests_v0_1_subject_with_traversal_is_rejected() -> None:
-    st = {"_type": "https://in-toto.io/Statement/v1", "predicateType": "https://model_signing/Digests/v0.1",
-          "subject": [{"name": "../x", "digest": {"sha256": "0" * 64}}], "predicate": {}}
+    st = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "predicateType": "https://model_signing/Digests/v0.1",
+        "subject": [{"name": "../x", "digest": {"sha256": "0" * 64}}],
+        "predicate": {},
+    }
     with pytest.raises(StatementError, match="path traversal"):
         parse_statement(json.dumps(st).encode())

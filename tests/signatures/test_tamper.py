@@ -30,8 +30,13 @@ def _methods(vectors: Path) -> dict[str, Method]:
     }
 
 
-VECTORS = ["v1.1.0-sigstore", "v1.0.0-sigstore", "v1.1.0-elliptic-key", "v1.1.0-certificate",
-           "v0.2.0-certificate"]
+VECTORS = [
+    "v1.1.0-sigstore",
+    "v1.0.0-sigstore",
+    "v1.1.0-elliptic-key",
+    "v1.1.0-certificate",
+    "v0.2.0-certificate",
+]
 
 
 def statuses(result: object) -> dict[str, str]:
@@ -51,8 +56,9 @@ def test_changed_byte_is_a_mismatch(vectors: Path, copy_vector: Callable[[str], 
 
 
 @pytest.mark.parametrize("folder", VECTORS)
-def test_added_file_is_unsigned_and_fails(vectors: Path, copy_vector: Callable[[str], Path],
-                                          folder: str) -> None:
+def test_added_file_is_unsigned_and_fails(
+    vectors: Path, copy_vector: Callable[[str], Path], folder: str
+) -> None:
     model = copy_vector(folder)
     (model / "evil.pkl").write_bytes(b"\x80\x04K\x01.")
     result = verify_model(model, _methods(vectors)[folder])
@@ -71,8 +77,9 @@ def test_removed_file_is_missing(vectors: Path, copy_vector: Callable[[str], Pat
 
 
 @pytest.mark.parametrize("folder", VECTORS)
-def test_renamed_file_is_missing_plus_unsigned(vectors: Path, copy_vector: Callable[[str], Path],
-                                               folder: str) -> None:
+def test_renamed_file_is_missing_plus_unsigned(
+    vectors: Path, copy_vector: Callable[[str], Path], folder: str
+) -> None:
     model = copy_vector(folder)
     (model / "signme-1").rename(model / "signme-1.bak")
     result = verify_model(model, _methods(vectors)[folder])
@@ -82,16 +89,18 @@ def test_renamed_file_is_missing_plus_unsigned(vectors: Path, copy_vector: Calla
 
 
 @pytest.mark.parametrize("folder", VECTORS)
-def test_renamed_model_folder_still_verifies(vectors: Path, tmp_path: Path,
-                                             copy_vector: Callable[[str], Path], folder: str) -> None:
+def test_renamed_model_folder_still_verifies(
+    vectors: Path, tmp_path: Path, copy_vector: Callable[[str], Path], folder: str
+) -> None:
     # subject.name is informational (spec): identity is never bound to the folder name.
     model = copy_vector(folder).rename(tmp_path / "renamed")
     assert verify_model(model, _methods(vectors)[folder]).status == "verified"
 
 
 @pytest.mark.parametrize("folder", VECTORS)
-def test_statement_edited_after_signing_fails(vectors: Path, copy_vector: Callable[[str], Path],
-                                              folder: str) -> None:
+def test_statement_edited_after_signing_fails(
+    vectors: Path, copy_vector: Callable[[str], Path], folder: str
+) -> None:
     # The attacker changes a signed digest to match a swapped file, keeping the old signature.
     model = copy_vector(folder)
     (model / "signme-1").write_bytes(b"swapped!")
@@ -136,22 +145,25 @@ def test_missing_signature_is_reported_missing(model: Path, pki: Pki) -> None:
 
 
 def test_keyless_wrong_identity_fails(vectors: Path) -> None:
-    result = verify_model(vectors / "v1.1.0-sigstore",
-                          KeylessMethod(Identity("attacker@example.com", IBM.issuer)))
+    result = verify_model(
+        vectors / "v1.1.0-sigstore", KeylessMethod(Identity("attacker@example.com", IBM.issuer))
+    )
     assert result.status == "failed"
     assert "stefanb@us.ibm.com" in result.reason and "attacker@example.com" in result.reason
 
 
 def test_keyless_wrong_issuer_fails(vectors: Path) -> None:
-    result = verify_model(vectors / "v1.1.0-sigstore",
-                          KeylessMethod(Identity(IBM.identity, "https://accounts.google.com")))
+    result = verify_model(
+        vectors / "v1.1.0-sigstore", KeylessMethod(Identity(IBM.identity, "https://accounts.google.com"))
+    )
     assert result.status == "failed"
     assert "issuer" in result.reason
 
 
 def test_keyless_against_wrong_root_is_unknown_source_not_tampering(vectors: Path, sigdata: Path) -> None:
-    result = verify_model(vectors / "v1.1.0-sigstore",
-                          KeylessMethod(IBM, sigdata / "trust/staging.trusted_root.json"))
+    result = verify_model(
+        vectors / "v1.1.0-sigstore", KeylessMethod(IBM, sigdata / "trust/staging.trusted_root.json")
+    )
     assert result.status == "error"
     assert "unknown log or time source" in result.reason
     assert "trust update" in result.reason
@@ -187,15 +199,22 @@ def test_certificate_expired_now_fails_although_model_signing_accepts_it(model: 
     import model_signing
 
     now = dt.datetime.now(dt.timezone.utc)
-    expired = make_pki(tmp_path / "expired", not_before=now - dt.timedelta(days=400),
-                       not_after=now - dt.timedelta(days=30))
-    (model_signing.signing.Config()
-     .use_certificate_signer(private_key=expired.key, signing_certificate=expired.leaf,
-                             certificate_chain=[expired.intermediate])
-     .set_hashing_config(model_signing.hashing.Config().set_ignored_paths(paths=["model.sig"]))
-     .sign(model, model / "model.sig"))
+    expired = make_pki(
+        tmp_path / "expired", not_before=now - dt.timedelta(days=400), not_after=now - dt.timedelta(days=30)
+    )
+    (
+        model_signing.signing.Config()
+        .use_certificate_signer(
+            private_key=expired.key,
+            signing_certificate=expired.leaf,
+            certificate_chain=[expired.intermediate],
+        )
+        .set_hashing_config(model_signing.hashing.Config().set_ignored_paths(paths=["model.sig"]))
+        .sign(model, model / "model.sig")
+    )
     model_signing.verifying.Config().use_certificate_verifier(certificate_chain=[expired.root]).verify(
-        model, model / "model.sig")  # the oracle accepts it: this is the pitfall we close
+        model, model / "model.sig"
+    )  # the oracle accepts it: this is the pitfall we close
     result = verify_model(model, CertificateMethod((expired.root,)))
     assert result.status == "failed"
     assert "not valid now" in result.reason
@@ -203,8 +222,9 @@ def test_certificate_expired_now_fails_although_model_signing_accepts_it(model: 
 
 def test_vector_certificate_fails_once_expired(vectors: Path) -> None:
     later = dt.datetime(2036, 1, 1, tzinfo=dt.timezone.utc)
-    result = verify_model(vectors / "v1.1.0-certificate", CertificateMethod((vectors / "keys/ca-cert.pem",)),
-                          now=later)
+    result = verify_model(
+        vectors / "v1.1.0-certificate", CertificateMethod((vectors / "keys/ca-cert.pem",)), now=later
+    )
     assert result.status == "failed"
     assert "not valid now" in result.reason
 
@@ -213,11 +233,16 @@ def test_leaf_without_signing_usage_is_rejected(model: Path, tmp_path: Path) -> 
     import model_signing
 
     tls_like = make_pki(tmp_path / "tls", code_signing=False)
-    (model_signing.signing.Config()
-     .use_certificate_signer(private_key=tls_like.key, signing_certificate=tls_like.leaf,
-                             certificate_chain=[tls_like.intermediate])
-     .set_hashing_config(model_signing.hashing.Config().set_ignored_paths(paths=["model.sig"]))
-     .sign(model, model / "model.sig"))
+    (
+        model_signing.signing.Config()
+        .use_certificate_signer(
+            private_key=tls_like.key,
+            signing_certificate=tls_like.leaf,
+            certificate_chain=[tls_like.intermediate],
+        )
+        .set_hashing_config(model_signing.hashing.Config().set_ignored_paths(paths=["model.sig"]))
+        .sign(model, model / "model.sig")
+    )
     result = verify_model(model, CertificateMethod((tls_like.root,)))
     assert result.status == "failed"
     assert "digitalSignature" in result.reason
@@ -249,8 +274,9 @@ def test_nested_git_folder_is_not_ignored(model: Path, pki: Pki) -> None:
     assert statuses(result)["tokenizer/.git/hook.py"] == "unsigned"
 
 
-def test_keyless_certificate_from_another_ca_fails_as_untrusted_not_stale(copy_vector: Callable[[str], Path],
-                                                                          tmp_path: Path) -> None:
+def test_keyless_certificate_from_another_ca_fails_as_untrusted_not_stale(
+    copy_vector: Callable[[str], Path], tmp_path: Path
+) -> None:
     # A look-alike "Fulcio" certificate (same SAN) from the attacker's own CA, in a bundle whose
     # log entry and timestamps are genuine: this is forgery, not a stale root.
     from cryptography import x509
@@ -264,10 +290,18 @@ def test_keyless_certificate_from_another_ca_fails_as_untrusted_not_stale(copy_v
     ca_key = ec.generate_private_key(ec.SECP384R1())
     since = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)  # valid when the real one was signed
     ca = issue("sigstore-intermediate", ca_key, None, ca_key, ca=True, not_before=since)
-    leaf = issue("sigstore", ec.generate_private_key(ec.SECP256R1()), ca, ca_key, ca=False,
-                 email="stefanb@us.ibm.com", not_before=since)
+    leaf = issue(
+        "sigstore",
+        ec.generate_private_key(ec.SECP256R1()),
+        ca,
+        ca_key,
+        ca=False,
+        email="stefanb@us.ibm.com",
+        not_before=since,
+    )
     doc["verificationMaterial"]["certificate"]["rawBytes"] = base64.b64encode(
-        leaf.public_bytes(serialization.Encoding.DER)).decode()
+        leaf.public_bytes(serialization.Encoding.DER)
+    ).decode()
     (model / "model.sig").write_text(json.dumps(doc))
     assert isinstance(leaf, x509.Certificate)
     result = verify_model(model, KeylessMethod(IBM))
@@ -276,8 +310,9 @@ def test_keyless_certificate_from_another_ca_fails_as_untrusted_not_stale(copy_v
     assert "candidates exhausted" in result.reason  # no chain to a trusted CA, not a date problem
 
 
-def test_stale_root_without_the_bundles_timestamp_authority_is_unknown_source(sigdata: Path,
-                                                                               tmp_path: Path) -> None:
+def test_stale_root_without_the_bundles_timestamp_authority_is_unknown_source(
+    sigdata: Path, tmp_path: Path
+) -> None:
     # Rekor v2 entries carry no log time: only a TSA vouches for the time. A root that predates
     # that TSA must say "unknown time source", not "tampered".
     from signatures.bundle import parse_bundle
@@ -290,8 +325,10 @@ def test_stale_root_without_the_bundles_timestamp_authority_is_unknown_source(si
     stale = tmp_path / "stale.json"
     stale.write_text(json.dumps(root))
     raw = (sigdata / "sigstore-python/a.dsse.staging-rekor-v2.txt.sigstore.json").read_bytes()
-    san = ("https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/"
-           "extremely-dangerous-oidc-beacon.yml@refs/heads/main")
+    san = (
+        "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/"
+        "extremely-dangerous-oidc-beacon.yml@refs/heads/main"
+    )
     policy = Identity(san, "https://token.actions.githubusercontent.com")
     bundle = parse_bundle(raw)
     facts = verify_keyless(bundle, load_trust_root(sigdata / "trust/staging.trusted_root.json"), policy)

@@ -75,8 +75,10 @@ def test_elliptic_key_p384_vector_verifies(vectors: Path) -> None:
 
 
 def test_certificate_vector_verifies_to_its_root(vectors: Path) -> None:
-    result = verify_model(vectors / "v1.1.0-certificate",
-                          CertificateMethod((vectors / "keys/ca-cert.pem",), ("intermediate-ca",)))
+    result = verify_model(
+        vectors / "v1.1.0-certificate",
+        CertificateMethod((vectors / "keys/ca-cert.pem",), ("intermediate-ca",)),
+    )
     assert result.status == "verified", result.reason
     assert result.policy == "certificate subject in ['intermediate-ca']"
 
@@ -96,10 +98,14 @@ def test_certificate_vector_is_not_a_key_signature(vectors: Path) -> None:
 
 # --- plain sigstore-python bundles: our policies and pinned roots under sigstore's Verifier ---
 
+
 def _verify_plain(sigdata: Path, name: str, root: str, policy: object, artifact: bytes | None = None) -> None:
     folder = sigdata / "sigstore-python"
-    bundle_path = folder / (name + ".sigstore") if (folder / (name + ".sigstore")).exists() \
+    bundle_path = (
+        folder / (name + ".sigstore")
+        if (folder / (name + ".sigstore")).exists()
         else folder / (name + ".sigstore.json")
+    )
     bundle = Bundle.from_json(bundle_path.read_bytes())
     trust = load_trust_root(sigdata / "trust" / f"{root}.trusted_root.json")
     data = artifact if artifact is not None else (folder / name).read_bytes()
@@ -111,16 +117,23 @@ def test_production_github_bundle_verifies_with_exact_identity(sigdata: Path) ->
 
 
 def test_production_github_bundle_verifies_with_repository_policy(sigdata: Path) -> None:
-    _verify_plain(sigdata, "bundle_v3_github.whl", "production",
-                  GitHubRepository("trailofbits/rfc8785.py", ref="refs/tags/v*", workflow="release.yml"))
+    _verify_plain(
+        sigdata,
+        "bundle_v3_github.whl",
+        "production",
+        GitHubRepository("trailofbits/rfc8785.py", ref="refs/tags/v*", workflow="release.yml"),
+    )
 
 
-@pytest.mark.parametrize("policy", [
-    Identity(GH_SAN.replace("v0.1.2", "v0.1.3"), GH_ISSUER),
-    GitHubRepository("trailofbits/other"),
-    GitHubRepository("trailofbits/rfc8785.py", ref="refs/heads/*"),
-    GitHubRepository("trailofbits/rfc8785.py", workflow="ci.yml"),
-])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        Identity(GH_SAN.replace("v0.1.2", "v0.1.3"), GH_ISSUER),
+        GitHubRepository("trailofbits/other"),
+        GitHubRepository("trailofbits/rfc8785.py", ref="refs/heads/*"),
+        GitHubRepository("trailofbits/rfc8785.py", workflow="ci.yml"),
+    ],
+)
 def test_production_github_bundle_rejects_other_identity(sigdata: Path, policy: object) -> None:
     with pytest.raises(SigstoreError):
         _verify_plain(sigdata, "bundle_v3_github.whl", "production", policy)
@@ -138,14 +151,18 @@ def test_production_github_bundle_fails_against_staging_root(sigdata: Path) -> N
         _verify_plain(sigdata, "bundle_v3_github.whl", "staging", Identity(GH_SAN, GH_ISSUER))
 
 
-@pytest.mark.parametrize(("name", "san", "issuer"), [
-    ("bundle.txt", "a@tny.town", "https://github.com/login/oauth"),
-    ("bundle_v3.txt", "william@yossarian.net", "https://github.com/login/oauth"),
-    ("bundle_v3_alt.txt", "william@yossarian.net", "https://github.com/login/oauth"),
-    ("staging-rekor-v2.txt", "jku@goto.fi", "https://github.com/login/oauth"),
-])
-def test_staging_bundles_verify_against_staging_root_only(sigdata: Path, name: str, san: str,
-                                                          issuer: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "san", "issuer"),
+    [
+        ("bundle.txt", "a@tny.town", "https://github.com/login/oauth"),
+        ("bundle_v3.txt", "william@yossarian.net", "https://github.com/login/oauth"),
+        ("bundle_v3_alt.txt", "william@yossarian.net", "https://github.com/login/oauth"),
+        ("staging-rekor-v2.txt", "jku@goto.fi", "https://github.com/login/oauth"),
+    ],
+)
+def test_staging_bundles_verify_against_staging_root_only(
+    sigdata: Path, name: str, san: str, issuer: str
+) -> None:
     _verify_plain(sigdata, name, "staging", Identity(san, issuer))
     with pytest.raises(SigstoreError):
         _verify_plain(sigdata, name, "production", Identity(san, issuer))
@@ -154,8 +171,10 @@ def test_staging_bundles_verify_against_staging_root_only(sigdata: Path, name: s
 def test_staging_dsse_bundle_verifies_and_payload_flip_fails(sigdata: Path) -> None:
     raw = (sigdata / "sigstore-python/a.dsse.staging-rekor-v2.txt.sigstore.json").read_bytes()
     trust = load_trust_root(sigdata / "trust/staging.trusted_root.json")
-    san = ("https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/"
-           "extremely-dangerous-oidc-beacon.yml@refs/heads/main")
+    san = (
+        "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/"
+        "extremely-dangerous-oidc-beacon.yml@refs/heads/main"
+    )
     policy = Identity(san, GH_ISSUER)
     Verifier(trusted_root=trust.root).verify_dsse(Bundle.from_json(raw), policy)
     doc = json.loads(raw)
@@ -170,8 +189,12 @@ def test_staging_dsse_bundle_verifies_and_payload_flip_fails(sigdata: Path) -> N
 
 def test_cve_2022_36056_log_entry_for_other_artifact_fails(sigdata: Path) -> None:
     with pytest.raises(SigstoreError, match="inconsistent"):
-        _verify_plain(sigdata, "bundle_cve_2022_36056.txt", "staging",
-                      Identity("william@yossarian.net", "https://github.com/login/oauth"))
+        _verify_plain(
+            sigdata,
+            "bundle_cve_2022_36056.txt",
+            "staging",
+            Identity("william@yossarian.net", "https://github.com/login/oauth"),
+        )
 
 
 def test_bundle_without_log_entry_is_rejected_at_parse(sigdata: Path) -> None:
@@ -181,6 +204,7 @@ def test_bundle_without_log_entry_is_rejected_at_parse(sigdata: Path) -> None:
 
 # --- OMS spec schema vectors ---
 
+
 @pytest.mark.parametrize("name", ["sigstore", "key", "certificate"])
 def test_spec_valid_vectors_parse(sigdata: Path, name: str) -> None:
     bundle = parse_bundle((sigdata / f"oms-spec/test-vectors/v1.0/valid/{name}.bundle.json").read_bytes())
@@ -188,8 +212,9 @@ def test_spec_valid_vectors_parse(sigdata: Path, name: str) -> None:
     assert parse_statement(bundle.payload).predicate_type == PREDICATE_V1
 
 
-@pytest.mark.parametrize("name", ["empty", "missing-envelope", "missing-tlog-entries",
-                                  "missing-verification-material"])
+@pytest.mark.parametrize(
+    "name", ["empty", "missing-envelope", "missing-tlog-entries", "missing-verification-material"]
+)
 def test_spec_invalid_bundles_are_rejected(sigdata: Path, name: str) -> None:
     raw = (sigdata / f"oms-spec/test-vectors/v1.0/invalid/{name}.bundle.json").read_bytes()
     with pytest.raises(BundleError):

@@ -30,12 +30,19 @@ MAX_NESTED_DEPTH = 3
 PROFILE_SNIFF = 1 << 20
 
 _END_RULES = {
-    "truncated": ("PICKLE-TRUNCATED-001", "The pickle stream is cut off ({why}); every opcode before "
-                  "the break runs when it is loaded, so the file is not clean."),
-    "error": ("PICKLE-MALFORMED-001", "The real loader raises at this point ({why}); everything "
-              "before it has already run."),
-    "limit": ("PICKLE-LIMIT-001", "A scan budget was reached ({why}); the rest of the stream was "
-              "not inspected."),
+    "truncated": (
+        "PICKLE-TRUNCATED-001",
+        "The pickle stream is cut off ({why}); every opcode before "
+        "the break runs when it is loaded, so the file is not clean.",
+    ),
+    "error": (
+        "PICKLE-MALFORMED-001",
+        "The real loader raises at this point ({why}); everything before it has already run.",
+    ),
+    "limit": (
+        "PICKLE-LIMIT-001",
+        "A scan budget was reached ({why}); the rest of the stream was not inspected.",
+    ),
 }
 
 
@@ -68,9 +75,17 @@ def choose_profile(hint: str | None, head: bytes) -> str:
     return "pickle"
 
 
-def _scan_one(blob: Blob, start: int, artifact: str, policy: CallablePolicy, profile: str,
-              index: int, ext: dict[int, tuple[str, str]], max_opcodes: int,
-              discard: bool) -> tuple[StreamRecorder, StreamReader, Machine, str, str | None]:
+def _scan_one(
+    blob: Blob,
+    start: int,
+    artifact: str,
+    policy: CallablePolicy,
+    profile: str,
+    index: int,
+    ext: dict[int, tuple[str, str]],
+    max_opcodes: int,
+    discard: bool,
+) -> tuple[StreamRecorder, StreamReader, Machine, str, str | None]:
     reader = StreamReader(blob, start, discard_frame_rest=discard)
     rec = StreamRecorder(policy, profile, artifact, index, ext)
     if profile == "joblib":
@@ -79,8 +94,9 @@ def _scan_one(blob: Blob, start: int, artifact: str, policy: CallablePolicy, pro
     return rec, reader, machine, end, why
 
 
-def scan_pickle(blob: Blob, artifact: str, policy: CallablePolicy, hint: str | None,
-                max_opcodes: int, depth: int = 0) -> tuple[ScanState, str]:
+def scan_pickle(
+    blob: Blob, artifact: str, policy: CallablePolicy, hint: str | None, max_opcodes: int, depth: int = 0
+) -> tuple[ScanState, str]:
     """Scan every stream of ``blob``; return the accumulated state and the profile used."""
     state = ScanState()
     profile = choose_profile(hint, blob.head(PROFILE_SNIFF))
@@ -91,23 +107,37 @@ def scan_pickle(blob: Blob, artifact: str, policy: CallablePolicy, hint: str | N
     while pos < blob.size:
         index = state.streams
         if index >= MAX_STREAMS:
-            state.findings.append(Finding("PICKLE-LIMIT-001", Severity.MEDIUM, artifact,
-                                          f"More than {MAX_STREAMS} pickle streams; the rest "
-                                          "were not scanned.",
-                                          Location(offset=pos, stream=index)))
+            state.findings.append(
+                Finding(
+                    "PICKLE-LIMIT-001",
+                    Severity.MEDIUM,
+                    artifact,
+                    f"More than {MAX_STREAMS} pickle streams; the rest were not scanned.",
+                    Location(offset=pos, stream=index),
+                )
+            )
             break
-        rec, reader, machine, end, why = _scan_one(blob, pos, artifact, policy, profile, index, ext,
-                                                   max_opcodes, discard=False)
+        rec, reader, machine, end, why = _scan_one(
+            blob, pos, artifact, policy, profile, index, ext, max_opcodes, discard=False
+        )
         found = rec.judge()
         if reader.straddles:
             # The C unpickler over a non-peeking file (torch.load's BytesIO) drops the rest of
             # a frame when an opcode straddles its end: scan that reading too.
             alt, _r, alt_machine, alt_end, alt_why = _scan_one(
-                blob, pos, artifact, policy, profile, index, dict(ext), max_opcodes, discard=True)
-            found.append(Finding("PICKLE-FRAME-001", Severity.HIGH, artifact,
-                                 "An opcode straddles a FRAME boundary, so pickle.loads and torch.load "
-                                 "read different opcodes from this stream (cpython#154848); both "
-                                 "readings were scanned.", Location(offset=pos, stream=index)))
+                blob, pos, artifact, policy, profile, index, dict(ext), max_opcodes, discard=True
+            )
+            found.append(
+                Finding(
+                    "PICKLE-FRAME-001",
+                    Severity.HIGH,
+                    artifact,
+                    "An opcode straddles a FRAME boundary, so pickle.loads and torch.load "
+                    "read different opcodes from this stream (cpython#154848); both "
+                    "readings were scanned.",
+                    Location(offset=pos, stream=index),
+                )
+            )
             found.extend(alt.judge())
             if alt_end != "stop":
                 found.append(_end_finding(artifact, alt_end, alt_why, alt_machine, index, "torch.load: "))
@@ -118,11 +148,17 @@ def scan_pickle(blob: Blob, artifact: str, policy: CallablePolicy, hint: str | N
         if first_trailing and not complete:
             # Not a whole stream: garbage to pickle.load, but whatever parses before the break
             # still runs for a reader that goes on reading, so its findings are kept.
-            state.findings.append(Finding("PICKLE-TRAILING-001", Severity.MEDIUM, artifact,
-                                          "Bytes follow the pickle's STOP that are not a complete pickle "
-                                          "stream: data a loader ignores, or a payload for another reader.",
-                                          Location(offset=pos, stream=index),
-                                          evidence=f"first bytes: {blob.read_at(pos, 16).hex()}"))
+            state.findings.append(
+                Finding(
+                    "PICKLE-TRAILING-001",
+                    Severity.MEDIUM,
+                    artifact,
+                    "Bytes follow the pickle's STOP that are not a complete pickle "
+                    "stream: data a loader ignores, or a payload for another reader.",
+                    Location(offset=pos, stream=index),
+                    evidence=f"first bytes: {blob.read_at(pos, 16).hex()}",
+                )
+            )
             if machine.count > 1:
                 state.findings.extend(found)
             break
@@ -134,11 +170,16 @@ def scan_pickle(blob: Blob, artifact: str, policy: CallablePolicy, hint: str | N
         storages.update(rec.facts.storages)
         state.findings.extend(_nested(blob, rec, policy, max_opcodes, depth, artifact, state))
         if first_trailing:
-            state.findings.append(Finding(
-                "PICKLE-STREAM-001", Severity.MEDIUM, artifact,
-                "The file holds another pickle stream after the first STOP; a loader that reads on "
-                "runs it, and scanners that stop at the first STOP miss it.",
-                Location(offset=pos, stream=index)))
+            state.findings.append(
+                Finding(
+                    "PICKLE-STREAM-001",
+                    Severity.MEDIUM,
+                    artifact,
+                    "The file holds another pickle stream after the first STOP; a loader that reads on "
+                    "runs it, and scanners that stop at the first STOP miss it.",
+                    Location(offset=pos, stream=index),
+                )
+            )
         if not complete:
             state.findings.append(_end_finding(artifact, end, why, machine, index, ""))
             break
@@ -149,17 +190,35 @@ def scan_pickle(blob: Blob, artifact: str, policy: CallablePolicy, hint: str | N
         if legacy and state.streams == TORCH_LEGACY_STREAMS:
             bad = _check_storage_tail(blob, pos, storages, machine.result)
             if bad:
-                state.findings.append(Finding("PICKLE-TORCH-001", Severity.MEDIUM, artifact,
-                                              f"The raw storage data after a legacy PyTorch file's pickles "
-                                              f"does not match their storage table ({bad}).",
-                                              Location(offset=pos, stream=index)))
+                state.findings.append(
+                    Finding(
+                        "PICKLE-TORCH-001",
+                        Severity.MEDIUM,
+                        artifact,
+                        f"The raw storage data after a legacy PyTorch file's pickles "
+                        f"does not match their storage table ({bad}).",
+                        Location(offset=pos, stream=index),
+                    )
+                )
             break
-    if legacy and state.streams < TORCH_LEGACY_STREAMS and not any(
+    if (
+        legacy
+        and state.streams < TORCH_LEGACY_STREAMS
+        and not any(
             f.rule_id in ("PICKLE-TRUNCATED-001", "PICKLE-MALFORMED-001", "PICKLE-LIMIT-001")
-            for f in state.findings):
-        state.findings.append(Finding("PICKLE-TORCH-001", Severity.MEDIUM, artifact,
-                                      f"A legacy PyTorch file has {state.streams} pickle streams "
-                                      f"instead of {TORCH_LEGACY_STREAMS}.", Location(offset=pos)))
+            for f in state.findings
+        )
+    ):
+        state.findings.append(
+            Finding(
+                "PICKLE-TORCH-001",
+                Severity.MEDIUM,
+                artifact,
+                f"A legacy PyTorch file has {state.streams} pickle streams "
+                f"instead of {TORCH_LEGACY_STREAMS}.",
+                Location(offset=pos),
+            )
+        )
     return state, profile
 
 
@@ -171,11 +230,17 @@ def _absorb_rec(state: ScanState, rec: StreamRecorder) -> None:
     state.dtypes |= rec.facts.dtypes
 
 
-def _end_finding(artifact: str, end: str, why: str | None, machine: Machine, index: int,
-                 prefix: str) -> Finding:
+def _end_finding(
+    artifact: str, end: str, why: str | None, machine: Machine, index: int, prefix: str
+) -> Finding:
     rule, text = _END_RULES[end]
-    return Finding(rule, Severity.MEDIUM, artifact, prefix + text.format(why=why),
-                   Location(offset=machine.op_offset, opcode_index=machine.op_index, stream=index))
+    return Finding(
+        rule,
+        Severity.MEDIUM,
+        artifact,
+        prefix + text.format(why=why),
+        Location(offset=machine.op_offset, opcode_index=machine.op_index, stream=index),
+    )
 
 
 def _check_storage_tail(blob: Blob, pos: int, storages: dict[str, int], keys: object) -> str | None:
@@ -197,15 +262,28 @@ def _check_storage_tail(blob: Blob, pos: int, storages: dict[str, int], keys: ob
     return None
 
 
-def _nested(blob: Blob, rec: StreamRecorder, policy: CallablePolicy, max_opcodes: int, depth: int,
-            artifact: str, outer: ScanState) -> list[Finding]:
+def _nested(
+    blob: Blob,
+    rec: StreamRecorder,
+    policy: CallablePolicy,
+    max_opcodes: int,
+    depth: int,
+    artifact: str,
+    outer: ScanState,
+) -> list[Finding]:
     out: list[Finding] = []
     for offset, data, func, allowed in rec.nested:
         loc = Location(offset=offset, stream=rec.stream)
         if depth >= MAX_NESTED_DEPTH:
-            out.append(Finding("PICKLE-LIMIT-001", Severity.MEDIUM, artifact,
-                               "Pickles nested deeper than the scan follows; the innermost was "
-                               "not scanned.", loc))
+            out.append(
+                Finding(
+                    "PICKLE-LIMIT-001",
+                    Severity.MEDIUM,
+                    artifact,
+                    "Pickles nested deeper than the scan follows; the innermost was not scanned.",
+                    loc,
+                )
+            )
             continue
         inner = BytesBlob(data) if isinstance(data, bytes) else blob.window(*data)
         if sniff_bytes(inner.head(SNIFF_BYTES)) != "pickle":
@@ -218,13 +296,31 @@ def _nested(blob: Blob, rec: StreamRecorder, policy: CallablePolicy, max_opcodes
             continue  # an allowlisted loader (torch's _load_from_bytes) of a clean pickle
         worst = max((f.severity for f in state.findings), default=Severity.HIGH)
         names = ", ".join(list(state.callables)[:8]) or "nothing"
-        out.append(Finding("PICKLE-NESTED-001", max(worst, Severity.HIGH), artifact,
-                           f"The pickle deserializes a pickle embedded in a byte string with {func}; "
-                           f"the embedded pickle reaches: {names}.", loc,
-                           evidence=f"{func}(<{inner.size} bytes>)", callable=func))
+        out.append(
+            Finding(
+                "PICKLE-NESTED-001",
+                max(worst, Severity.HIGH),
+                artifact,
+                f"The pickle deserializes a pickle embedded in a byte string with {func}; "
+                f"the embedded pickle reaches: {names}.",
+                loc,
+                evidence=f"{func}(<{inner.size} bytes>)",
+                callable=func,
+            )
+        )
         for f in state.findings:
-            out.append(Finding(f.rule_id, f.severity, artifact, f"In a pickle nested at offset {offset}: "
-                               f"{f.message}", loc, f.evidence, f.callable, f.reference))
+            out.append(
+                Finding(
+                    f.rule_id,
+                    f.severity,
+                    artifact,
+                    f"In a pickle nested at offset {offset}: {f.message}",
+                    loc,
+                    f.evidence,
+                    f.callable,
+                    f.reference,
+                )
+            )
     return out
 
 
@@ -234,8 +330,9 @@ class PickleAnalyzer(Analyzer):
     def analyze(self, node: Node, context: Context) -> Analysis:
         policy = _policy(context)
         path = node.artifact.path
-        state, profile = scan_pickle(node.blob, path, policy, node.loader_hint,
-                                     context.limits.max_pickle_opcodes)
+        state, profile = scan_pickle(
+            node.blob, path, policy, node.loader_hint, context.limits.max_pickle_opcodes
+        )
         callables: list[FactValue] = [str(name) for name in state.callables]
         facts: dict[str, FactValue] = {
             "pickle_protocol": state.protocol,
@@ -249,9 +346,14 @@ class PickleAnalyzer(Analyzer):
             dtypes: list[FactValue] = [str(d) for d in sorted(state.dtypes)]
             facts["tensor_dtypes"] = dtypes
         children = tuple(
-            Node(Artifact(f"{path}!nested@{offset}", blob.size, depth=node.artifact.depth + 1), blob,
-                 loader_hint="torch" if "torch" in func else None, parent_format="pickle")
-            for offset, blob, func in state.children)
+            Node(
+                Artifact(f"{path}!nested@{offset}", blob.size, depth=node.artifact.depth + 1),
+                blob,
+                loader_hint="torch" if "torch" in func else None,
+                parent_format="pickle",
+            )
+            for offset, blob, func in state.children
+        )
         return Analysis(findings=tuple(state.findings), facts=facts, children=children)
 
 

@@ -328,4 +328,3 @@ def run_fast(self: Machine) -> None:
     # One window (1 MiB) pushes at most a million values: checking here bounds the stack.
     if len(stack) > MAX_STACK:
         raise LimitReached(f"stack deeper than {MAX_STACK}")
-

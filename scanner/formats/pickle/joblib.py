@@ -68,8 +68,9 @@ def _shape_count(shape: object) -> int | None:
     return count
 
 
-def build_hook(recorder: Recorder, max_opcodes: int,
-               extensions: dict[int, tuple[str, str]]) -> Callable[[object, StreamReader], object]:
+def build_hook(
+    recorder: Recorder, max_opcodes: int, extensions: dict[int, tuple[str, str]]
+) -> Callable[[object, StreamReader], object]:
     """The BUILD hook joblib's ``NumpyUnpickler`` installs, over our reader."""
 
     def hook(obj: object, reader: StreamReader) -> object:
@@ -84,8 +85,9 @@ def build_hook(recorder: Recorder, max_opcodes: int,
         info = dtype_info(state.get("dtype"))
         count = _shape_count(_const(state.get("shape")))
         if info is None or count is None:
-            raise LoaderError("the NumpyArrayWrapper's dtype or shape is not a constant; "
-                              "the array data cannot be located")
+            raise LoaderError(
+                "the NumpyArrayWrapper's dtype or shape is not a constant; the array data cannot be located"
+            )
         itemsize, has_object = info
         if has_object:
             # joblib: ``Unpickler(file_handle).load()`` — a whole nested stream, inline.

@@ -111,8 +111,11 @@ class CallablePolicy:
             for n in range(len(parts), 0, -1):
                 rule = self.deny.get(".".join(parts[:n]))
                 if rule is not None:
-                    if best is None or rule.specificity > best.specificity or (
-                            rule.specificity == best.specificity and rule.severity > best.severity):
+                    if (
+                        best is None
+                        or rule.specificity > best.specificity
+                        or (rule.specificity == best.specificity and rule.severity > best.severity)
+                    ):
                         best = rule
                     break
         return best
@@ -129,8 +132,9 @@ class CallablePolicy:
         for rule in self.allow_exact.get(full, ()):
             if _in_profile(rule, profile):
                 return rule
-        if has_dunder(qualname) or ("." in qualname and not all(
-                is_class_name(part) for part in qualname.split("."))):
+        if has_dunder(qualname) or (
+            "." in qualname and not all(is_class_name(part) for part in qualname.split("."))
+        ):
             return None
         parts = full.split(".")
         is_class = is_class_name(full)

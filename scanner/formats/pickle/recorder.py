@@ -21,19 +21,37 @@ MAX_ANOMALIES_PER_RULE = 20
 MAX_NESTED = 16
 
 _CATEGORY_RULE = {
-    "exec": "PICKLE-EXEC-001", "shell": "PICKLE-EXEC-001", "code": "PICKLE-EXEC-001",
-    "network": "PICKLE-NETWORK-001", "file": "PICKLE-FILE-001", "import": "PICKLE-IMPORT-001",
-    "deserialize": "PICKLE-DESERIALIZE-001", "native": "PICKLE-NATIVE-001",
-    "debug": "PICKLE-DEBUG-001", "install": "PICKLE-INSTALL-001", "process": "PICKLE-EXEC-001",
+    "exec": "PICKLE-EXEC-001",
+    "shell": "PICKLE-EXEC-001",
+    "code": "PICKLE-EXEC-001",
+    "network": "PICKLE-NETWORK-001",
+    "file": "PICKLE-FILE-001",
+    "import": "PICKLE-IMPORT-001",
+    "deserialize": "PICKLE-DESERIALIZE-001",
+    "native": "PICKLE-NATIVE-001",
+    "debug": "PICKLE-DEBUG-001",
+    "install": "PICKLE-INSTALL-001",
+    "process": "PICKLE-EXEC-001",
 }
 _STORAGE_DTYPES = {
-    "FloatStorage": ("float32", 4), "DoubleStorage": ("float64", 8), "HalfStorage": ("float16", 2),
-    "BFloat16Storage": ("bfloat16", 2), "LongStorage": ("int64", 8), "IntStorage": ("int32", 4),
-    "ShortStorage": ("int16", 2), "CharStorage": ("int8", 1), "ByteStorage": ("uint8", 1),
-    "BoolStorage": ("bool", 1), "ComplexFloatStorage": ("complex64", 8),
-    "ComplexDoubleStorage": ("complex128", 16), "QInt8Storage": ("qint8", 1),
-    "QUInt8Storage": ("quint8", 1), "QInt32Storage": ("qint32", 4), "QUInt4x2Storage": ("quint4x2", 1),
-    "QUInt2x4Storage": ("quint2x4", 1), "UntypedStorage": ("uint8", 1),
+    "FloatStorage": ("float32", 4),
+    "DoubleStorage": ("float64", 8),
+    "HalfStorage": ("float16", 2),
+    "BFloat16Storage": ("bfloat16", 2),
+    "LongStorage": ("int64", 8),
+    "IntStorage": ("int32", 4),
+    "ShortStorage": ("int16", 2),
+    "CharStorage": ("int8", 1),
+    "ByteStorage": ("uint8", 1),
+    "BoolStorage": ("bool", 1),
+    "ComplexFloatStorage": ("complex64", 8),
+    "ComplexDoubleStorage": ("complex128", 16),
+    "QInt8Storage": ("qint8", 1),
+    "QUInt8Storage": ("quint8", 1),
+    "QInt32Storage": ("qint32", 4),
+    "QUInt4x2Storage": ("quint4x2", 1),
+    "QUInt2x4Storage": ("quint2x4", 1),
+    "UntypedStorage": ("uint8", 1),
 }
 
 
@@ -63,8 +81,14 @@ class StreamFacts:
 class StreamRecorder:
     """Receives the machine's reports for one stream and turns them into findings."""
 
-    def __init__(self, policy: CallablePolicy, profile: str, artifact: str, stream: int,
-                 extensions: dict[int, tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        policy: CallablePolicy,
+        profile: str,
+        artifact: str,
+        stream: int,
+        extensions: dict[int, tuple[str, str]],
+    ) -> None:
         self.policy = policy
         self.profile = profile
         self.artifact = artifact
@@ -105,11 +129,13 @@ class StreamRecorder:
     def reach(self, target: Global, how: str) -> None:
         self._use(target, how)
 
-    def invoke(self, func: object, args: tuple[object, ...], kind: str,
-               kwargs: object | None = None) -> object:
+    def invoke(
+        self, func: object, args: tuple[object, ...], kind: str, kwargs: object | None = None
+    ) -> object:
         while isinstance(func, Partial):
-            args = tuple(a.value if isinstance(a, Const) and a.blob_ref is None else a
-                         for a in func.args) + args
+            args = (
+                tuple(a.value if isinstance(a, Const) and a.blob_ref is None else a for a in func.args) + args
+            )
             func = func.func
         if isinstance(func, Getter):
             reached, extra = attribute_call(func, args)
@@ -157,11 +183,16 @@ class StreamRecorder:
     def mutate(self, target: object, how: str, detail: object) -> None:
         if isinstance(target, Global):
             shown = _render(detail)
-            evidence = (f"{target.full}.__setstate__({shown})" if how == "BUILD"
-                        else f"{target.full}.{how}({shown})")
-            self.anomaly("PICKLE-MUTATE-001", f"The pickle modifies the imported object "
-                         f"{target.full} ({how}), which changes code the process goes on to use.",
-                         evidence, target.full)
+            evidence = (
+                f"{target.full}.__setstate__({shown})" if how == "BUILD" else f"{target.full}.{how}({shown})"
+            )
+            self.anomaly(
+                "PICKLE-MUTATE-001",
+                f"The pickle modifies the imported object "
+                f"{target.full} ({how}), which changes code the process goes on to use.",
+                evidence,
+                target.full,
+            )
 
     def persistent(self, pid: object) -> object:
         items = pid if isinstance(pid, tuple) else (tuple(pid.items) if isinstance(pid, Seq) else ())
@@ -173,8 +204,9 @@ class StreamRecorder:
                 self.facts.storages.setdefault(items[2], size)
         return Opaque("persistent object")
 
-    def anomaly(self, rule: str, message: str, evidence: str | None = None,
-                callable_name: str | None = None) -> None:
+    def anomaly(
+        self, rule: str, message: str, evidence: str | None = None, callable_name: str | None = None
+    ) -> None:
         n = self._anomaly_counts.get(rule, 0)
         self._anomaly_counts[rule] = n + 1
         if n >= MAX_ANOMALIES_PER_RULE:
@@ -183,9 +215,17 @@ class StreamRecorder:
         sev = Severity.MEDIUM if rule in ("PICKLE-EXT-001", "PICKLE-BUFFER-001") else Severity.HIGH
         if rule == "PICKLE-BUFFER-001":
             sev = Severity.LOW
-        self.findings.append(Finding(rule, sev, self.artifact, message,
-                                     Location(offset=off, opcode_index=idx, stream=self.stream),
-                                     evidence=evidence, callable=callable_name))
+        self.findings.append(
+            Finding(
+                rule,
+                sev,
+                self.artifact,
+                message,
+                Location(offset=off, opcode_index=idx, stream=self.stream),
+                evidence=evidence,
+                callable=callable_name,
+            )
+        )
 
     def after_build(self, obj: object, reader: StreamReader) -> object:
         hook = self.build_hook
@@ -196,8 +236,12 @@ class StreamRecorder:
     # --- internals -------------------------------------------------------------------------
     def _dynamic(self, func: object, args: tuple[object, ...]) -> None:
         shown = f"{_render(func)}({', '.join(_render(a) for a in args[:4])})"
-        self.anomaly("PICKLE-DYNAMIC-001", "The pickle calls an object that is itself the result "
-                     "of loading (not a named callable), which hides what really runs.", shown)
+        self.anomaly(
+            "PICKLE-DYNAMIC-001",
+            "The pickle calls an object that is itself the result "
+            "of loading (not a named callable), which hides what really runs.",
+            shown,
+        )
 
     def _special(self, func: Global, args: tuple[object, ...]) -> None:
         full = self.policy.normalize(func.full)
@@ -237,8 +281,11 @@ class StreamRecorder:
                     return False
                 inner = self.policy.allowed(arg.full, self.profile)
                 denied = self.policy.denied(self.policy.candidates(arg.module, arg.qualname))
-                if inner is None or inner.args is not None or (
-                        denied is not None and inner.action != "allow"):
+                if (
+                    inner is None
+                    or inner.args is not None
+                    or (denied is not None and inner.action != "allow")
+                ):
                     return False
                 if want == "allowlisted-class" and not is_class_name(arg.full):
                     return False
@@ -257,9 +304,16 @@ class StreamRecorder:
             if finding is not None:
                 out.append(finding)
         if self.overflow:
-            out.append(Finding("PICKLE-LIMIT-001", Severity.MEDIUM, self.artifact,
-                               f"The stream reaches more than {MAX_USES} distinct callables; "
-                               "the ones after that were not judged.", Location(stream=self.stream)))
+            out.append(
+                Finding(
+                    "PICKLE-LIMIT-001",
+                    Severity.MEDIUM,
+                    self.artifact,
+                    f"The stream reaches more than {MAX_USES} distinct callables; "
+                    "the ones after that were not judged.",
+                    Location(stream=self.stream),
+                )
+            )
         return out
 
     def _judge_use(self, use: Use) -> Finding | None:
@@ -271,40 +325,86 @@ class StreamRecorder:
         allow = self.policy.allowed(t.full, self.profile, t.qualname)
         if allow is not None and allow.name_only and use.calls:
             allow = None
-        loc = Location(offset=use.call_offset if use.call_offset is not None else use.offset,
-                       opcode_index=use.index, stream=self.stream)
+        loc = Location(
+            offset=use.call_offset if use.call_offset is not None else use.offset,
+            opcode_index=use.index,
+            stream=self.stream,
+        )
         evidence = use.sample or f"{t.full}  (imported via {use.how})"
         if allow is not None and allow.args is not None and (use.shape_failure or use.calls == 0):
             evidence = use.shape_failure or evidence
             allow = None  # the constraint is what made it safe, and it is not met
         if use.covered and deny is None:
             return None
-        if allow is not None and allow.action == "allow" and (deny is None or (
-                not allow.pattern.endswith(".*") and not deny_via_walk
-                and allow.specificity >= deny.specificity)):
+        if (
+            allow is not None
+            and allow.action == "allow"
+            and (
+                deny is None
+                or (
+                    not allow.pattern.endswith(".*")
+                    and not deny_via_walk
+                    and allow.specificity >= deny.specificity
+                )
+            )
+        ):
             return None
         verb = "calls" if use.calls else "imports"
         if deny is not None:
             rule_id = _CATEGORY_RULE.get(deny.category, "PICKLE-GADGET-001")
             why = f": {deny.why}" if deny.why else ""
-            return Finding(rule_id, deny.severity, self.artifact,
-                           f"The pickle {verb} {t.full}{why}.", loc, evidence, t.full, deny.reference)
+            return Finding(
+                rule_id,
+                deny.severity,
+                self.artifact,
+                f"The pickle {verb} {t.full}{why}.",
+                loc,
+                evidence,
+                t.full,
+                deny.reference,
+            )
         if has_dunder(t.qualname):
-            return Finding("PICKLE-INTROSPECT-001", Severity.HIGH, self.artifact,
-                           f"The pickle reaches {t.full} through a dunder attribute, the path "
-                           "sandbox escapes take to builtins and other modules.", loc, evidence, t.full)
+            return Finding(
+                "PICKLE-INTROSPECT-001",
+                Severity.HIGH,
+                self.artifact,
+                f"The pickle reaches {t.full} through a dunder attribute, the path "
+                "sandbox escapes take to builtins and other modules.",
+                loc,
+                evidence,
+                t.full,
+            )
         if allow is not None and allow.action == "class" and not use.with_args:
-            return Finding("PICKLE-CLASS-001", Severity.LOW, self.artifact,
-                           f"The pickle rebuilds the class {t.full} (a whole-object checkpoint, not "
-                           "plain weights); its code runs from the installed package.", loc, evidence, t.full)
+            return Finding(
+                "PICKLE-CLASS-001",
+                Severity.LOW,
+                self.artifact,
+                f"The pickle rebuilds the class {t.full} (a whole-object checkpoint, not "
+                "plain weights); its code runs from the installed package.",
+                loc,
+                evidence,
+                t.full,
+            )
         if is_class_name(t.full) and not use.with_args:
-            return Finding("PICKLE-CLASS-001", Severity.MEDIUM, self.artifact,
-                           f"The pickle imports and rebuilds the class {t.full}, which is not on the "
-                           f"{self.profile} allowlist; loading runs whatever that class defines.",
-                           loc, evidence, t.full)
-        return Finding("PICKLE-UNKNOWN-001", Severity.MEDIUM, self.artifact,
-                       f"The pickle {verb} {t.full}, which is not on the allowlist for "
-                       f"{self.profile} files.", loc, evidence, t.full)
+            return Finding(
+                "PICKLE-CLASS-001",
+                Severity.MEDIUM,
+                self.artifact,
+                f"The pickle imports and rebuilds the class {t.full}, which is not on the "
+                f"{self.profile} allowlist; loading runs whatever that class defines.",
+                loc,
+                evidence,
+                t.full,
+            )
+        return Finding(
+            "PICKLE-UNKNOWN-001",
+            Severity.MEDIUM,
+            self.artifact,
+            f"The pickle {verb} {t.full}, which is not on the allowlist for {self.profile} files.",
+            loc,
+            evidence,
+            t.full,
+        )
 
 
 def _wrap(args: tuple[object, ...]) -> tuple[Value, ...]:

@@ -40,8 +40,12 @@ def bytes_of(value: object) -> bytes | None:
         return bytes(value)
     if isinstance(value, Seq) and value.kind == "bytearray" and value.items:
         return bytes_of(value.items[0])
-    if (isinstance(value, Call) and isinstance(value.func, Global) and value.args
-            and value.func.full in ("io.BytesIO", "_io.BytesIO", "builtins.bytes", "builtins.bytearray")):
+    if (
+        isinstance(value, Call)
+        and isinstance(value.func, Global)
+        and value.args
+        and value.func.full in ("io.BytesIO", "_io.BytesIO", "builtins.bytes", "builtins.bytearray")
+    ):
         return bytes_of(value.args[0])
     return None
 
@@ -99,6 +103,7 @@ def _decode(fn: Callable[[bytes], bytes]) -> Evaluator:
         except (ValueError, binascii.Error, zlib.error):
             return None
         return out if len(out) <= MAX_DECODED else None
+
     return run
 
 
@@ -131,8 +136,14 @@ def _codecs_encode(args: tuple[object, ...]) -> object | None:
 def _codecs_decode(args: tuple[object, ...]) -> object | None:
     enc = (text_of(args[1]) or "").lower().replace("-", "_") if len(args) > 1 else ""
     b64, unhex, inflate = _decode(base64.b64decode), _decode(binascii.unhexlify), _decode(_inflate)
-    table: dict[str, Evaluator] = {"base64": b64, "base64_codec": b64, "hex": unhex, "hex_codec": unhex,
-                                   "zlib": inflate, "zlib_codec": inflate}
+    table: dict[str, Evaluator] = {
+        "base64": b64,
+        "base64_codec": b64,
+        "hex": unhex,
+        "hex_codec": unhex,
+        "zlib": inflate,
+        "zlib_codec": inflate,
+    }
     if enc in table:
         return table[enc](args)
     return None
@@ -141,8 +152,11 @@ def _codecs_decode(args: tuple[object, ...]) -> object | None:
 def _str_join(args: tuple[object, ...]) -> object | None:
     if len(args) == 2 and isinstance(args[0], str):
         seq = args[1]
-        items = seq if isinstance(seq, tuple) else (seq.items if isinstance(seq, Seq) and
-                                                   seq.count == len(seq.items) else None)
+        items = (
+            seq
+            if isinstance(seq, tuple)
+            else (seq.items if isinstance(seq, Seq) and seq.count == len(seq.items) else None)
+        )
         if items is not None and all(isinstance(i, str) for i in items):
             return args[0].join(items)  # type: ignore[arg-type]
     return None
@@ -191,8 +205,14 @@ _EVALUATORS: dict[str, Evaluator] = {
 }
 
 #: Module aliases for evaluation only (the loader sees the same function under both names).
-_SAME = {"_operator": "operator", "_codecs": "codecs", "_functools": "functools", "__builtin__": "builtins",
-         "_io": "io", "_pickle": "pickle"}
+_SAME = {
+    "_operator": "operator",
+    "_codecs": "codecs",
+    "_functools": "functools",
+    "__builtin__": "builtins",
+    "_io": "io",
+    "_pickle": "pickle",
+}
 
 
 def canonical(full: str) -> str:

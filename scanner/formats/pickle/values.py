@@ -145,8 +145,9 @@ class Call(Value):
 
     __slots__ = ("args", "func", "kind", "kwargs", "state")
 
-    def __init__(self, func: Value, args: Sequence[object], kind: str = "call",
-                 kwargs: Value | None = None) -> None:
+    def __init__(
+        self, func: Value, args: Sequence[object], kind: str = "call", kwargs: Value | None = None
+    ) -> None:
         self.func = func
         self.args = tuple(args[:KEEP_ITEMS])
         self.kwargs = kwargs

@@ -50,8 +50,9 @@ class Recorder(Protocol):
 
     def reach(self, target: Global, how: str) -> None: ...
 
-    def invoke(self, func: object, args: tuple[object, ...], kind: str,
-               kwargs: object | None = None) -> object: ...
+    def invoke(
+        self, func: object, args: tuple[object, ...], kind: str, kwargs: object | None = None
+    ) -> object: ...
 
     def mutate(self, target: object, how: str, detail: object) -> None: ...
 
@@ -67,8 +68,13 @@ class Recorder(Protocol):
 class Machine:
     """One pickle stream's interpreter state."""
 
-    def __init__(self, reader: StreamReader, recorder: Recorder, max_opcodes: int,
-                 extensions: dict[int, tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        reader: StreamReader,
+        recorder: Recorder,
+        max_opcodes: int,
+        extensions: dict[int, tuple[str, str]] | None = None,
+    ) -> None:
         self.r = reader
         self.rec = recorder
         self.max_opcodes = max_opcodes
@@ -163,27 +169,73 @@ class Machine:
     def _build_table(self) -> list[Callable[[], bool | None] | None]:
         t: list[Callable[[], bool | None] | None] = [None] * 256
         ops: dict[bytes, Callable[[], bool | None]] = {
-            b"(": self.op_mark, b".": self.op_stop, b"0": self.op_pop, b"1": self.op_pop_mark,
-            b"2": self.op_dup, b"F": self.op_float, b"I": self.op_int, b"J": self.op_binint,
-            b"K": self.op_binint1, b"L": self.op_long, b"M": self.op_binint2, b"N": self.op_none,
-            b"P": self.op_persid, b"Q": self.op_binpersid, b"R": self.op_reduce,
-            b"S": self.op_string, b"T": self.op_binstring, b"U": self.op_short_binstring,
-            b"V": self.op_unicode, b"X": self.op_binunicode, b"a": self.op_append,
-            b"b": self.op_build, b"c": self.op_global, b"d": self.op_dict, b"}": self.op_empty_dict,
-            b"e": self.op_appends, b"g": self.op_get, b"h": self.op_binget, b"i": self.op_inst,
-            b"j": self.op_long_binget, b"l": self.op_list, b"]": self.op_empty_list,
-            b"o": self.op_obj, b"p": self.op_put, b"q": self.op_binput, b"r": self.op_long_binput,
-            b"s": self.op_setitem, b"t": self.op_tuple, b")": self.op_empty_tuple,
-            b"u": self.op_setitems, b"G": self.op_binfloat, b"\x80": self.op_proto,
-            b"\x81": self.op_newobj, b"\x82": self.op_ext1, b"\x83": self.op_ext2,
-            b"\x84": self.op_ext4, b"\x85": self.op_tuple1, b"\x86": self.op_tuple2,
-            b"\x87": self.op_tuple3, b"\x88": self.op_true, b"\x89": self.op_false,
-            b"\x8a": self.op_long1, b"\x8b": self.op_long4, b"B": self.op_binbytes,
-            b"C": self.op_short_binbytes, b"\x8c": self.op_short_binunicode,
-            b"\x8d": self.op_binunicode8, b"\x8e": self.op_binbytes8, b"\x8f": self.op_empty_set,
-            b"\x90": self.op_additems, b"\x91": self.op_frozenset, b"\x92": self.op_newobj_ex,
-            b"\x93": self.op_stack_global, b"\x94": self.op_memoize, b"\x95": self.op_frame,
-            b"\x96": self.op_bytearray8, b"\x97": self.op_next_buffer,
+            b"(": self.op_mark,
+            b".": self.op_stop,
+            b"0": self.op_pop,
+            b"1": self.op_pop_mark,
+            b"2": self.op_dup,
+            b"F": self.op_float,
+            b"I": self.op_int,
+            b"J": self.op_binint,
+            b"K": self.op_binint1,
+            b"L": self.op_long,
+            b"M": self.op_binint2,
+            b"N": self.op_none,
+            b"P": self.op_persid,
+            b"Q": self.op_binpersid,
+            b"R": self.op_reduce,
+            b"S": self.op_string,
+            b"T": self.op_binstring,
+            b"U": self.op_short_binstring,
+            b"V": self.op_unicode,
+            b"X": self.op_binunicode,
+            b"a": self.op_append,
+            b"b": self.op_build,
+            b"c": self.op_global,
+            b"d": self.op_dict,
+            b"}": self.op_empty_dict,
+            b"e": self.op_appends,
+            b"g": self.op_get,
+            b"h": self.op_binget,
+            b"i": self.op_inst,
+            b"j": self.op_long_binget,
+            b"l": self.op_list,
+            b"]": self.op_empty_list,
+            b"o": self.op_obj,
+            b"p": self.op_put,
+            b"q": self.op_binput,
+            b"r": self.op_long_binput,
+            b"s": self.op_setitem,
+            b"t": self.op_tuple,
+            b")": self.op_empty_tuple,
+            b"u": self.op_setitems,
+            b"G": self.op_binfloat,
+            b"\x80": self.op_proto,
+            b"\x81": self.op_newobj,
+            b"\x82": self.op_ext1,
+            b"\x83": self.op_ext2,
+            b"\x84": self.op_ext4,
+            b"\x85": self.op_tuple1,
+            b"\x86": self.op_tuple2,
+            b"\x87": self.op_tuple3,
+            b"\x88": self.op_true,
+            b"\x89": self.op_false,
+            b"\x8a": self.op_long1,
+            b"\x8b": self.op_long4,
+            b"B": self.op_binbytes,
+            b"C": self.op_short_binbytes,
+            b"\x8c": self.op_short_binunicode,
+            b"\x8d": self.op_binunicode8,
+            b"\x8e": self.op_binbytes8,
+            b"\x8f": self.op_empty_set,
+            b"\x90": self.op_additems,
+            b"\x91": self.op_frozenset,
+            b"\x92": self.op_newobj_ex,
+            b"\x93": self.op_stack_global,
+            b"\x94": self.op_memoize,
+            b"\x95": self.op_frame,
+            b"\x96": self.op_bytearray8,
+            b"\x97": self.op_next_buffer,
             b"\x98": self.op_readonly_buffer,
         }
         for key, fn in ops.items():
@@ -357,8 +409,11 @@ class Machine:
     def op_next_buffer(self) -> None:
         # pickle.load without ``buffers=`` raises here; a loader that passes buffers goes on.
         self.push(Opaque("out-of-band buffer"))
-        self.rec.anomaly("PICKLE-BUFFER-001", "The stream refers to an out-of-band buffer "
-                         "(protocol 5); its contents are supplied by the loader, not the file.")
+        self.rec.anomaly(
+            "PICKLE-BUFFER-001",
+            "The stream refers to an out-of-band buffer "
+            "(protocol 5); its contents are supplied by the loader, not the file.",
+        )
 
     def op_readonly_buffer(self) -> None:
         self.top()
@@ -497,9 +552,11 @@ class Machine:
             return
         if isinstance(module, Value) or isinstance(name, Value):
             # A name computed at load time (str.join, a call result): cannot be resolved.
-            self.rec.anomaly("PICKLE-DYNAMIC-001", "A global is imported by a name computed "
-                             "while loading, so it cannot be resolved statically.",
-                             f"STACK_GLOBAL({_show(module)}, {_show(name)})")
+            self.rec.anomaly(
+                "PICKLE-DYNAMIC-001",
+                "A global is imported by a name computed while loading, so it cannot be resolved statically.",
+                f"STACK_GLOBAL({_show(module)}, {_show(name)})",
+            )
             self.push(Opaque("dynamically named global"))
             return
         raise LoaderError("STACK_GLOBAL requires str")
@@ -522,9 +579,12 @@ class Machine:
             raise LoaderError("EXT specifies code <= 0")
         entry = self.extensions.get(code)
         if entry is None:
-            self.rec.anomaly("PICKLE-EXT-001", f"The stream uses copyreg extension code {code}, "
-                             "which no registry entry defines; the real loader stops here.",
-                             f"EXT code {code}")
+            self.rec.anomaly(
+                "PICKLE-EXT-001",
+                f"The stream uses copyreg extension code {code}, "
+                "which no registry entry defines; the real loader stops here.",
+                f"EXT code {code}",
+            )
             raise LoaderError(f"unregistered extension code {code}")
         self.push(self._find_class(entry[0], entry[1], f"EXT{code}"))
 
@@ -583,9 +643,12 @@ def _show(value: object) -> str:
     return value.render() if isinstance(value, Value) else Const(value).render()  # scan-safe: text
 
 
-def run_stream(reader: StreamReader, recorder: Recorder, max_opcodes: int,
-               extensions: dict[int, tuple[str, str]] | None = None
-               ) -> tuple[Machine, str, str | None]:
+def run_stream(
+    reader: StreamReader,
+    recorder: Recorder,
+    max_opcodes: int,
+    extensions: dict[int, tuple[str, str]] | None = None,
+) -> tuple[Machine, str, str | None]:
     """Run one stream; return the machine, how it ended (``stop``/``truncated``/``error``/
     ``limit``) and why."""
     machine = Machine(reader, recorder, max_opcodes, extensions)
