@@ -320,8 +320,8 @@ def _probe_lm(
             (
                 c
                 for c in verified.all
-                if c.benign is None and c.excess > 0 and len(c.extra.get("trigger_ids") or []) == 1
-            ),  # type: ignore[arg-type]
+                if c.benign is None and c.excess > 0 and len(c.extra.get("trigger_ids") or []) == 1  # type: ignore[arg-type]
+            ),
             key=lambda c: c.excess,
             reverse=True,
         )[:4]
@@ -404,10 +404,10 @@ def natural_level_discount(candidates: list[Candidate]) -> list[Candidate]:
                 for o in candidates
                 if o.extra.get("target_class") == c.extra.get("target_class")
                 and isinstance(o.extra.get("trigger_ids"), list)
-                and len(o.extra["trigger_ids"]) == 1
+                and len(o.extra["trigger_ids"]) == 1  # type: ignore[arg-type]
             ),
             reverse=True,
-        )  # type: ignore[arg-type]
+        )
         natural = same[NATURAL_RANK - 1] if len(same) >= NATURAL_RANK else 0.0
         out.append(
             replace(
