@@ -76,10 +76,6 @@ class ManifestCheck:
     """Whole-file digests computed on the way, per relative path and algorithm, for the scan
     and the AI-BOM to reuse (so that each file is read once)."""
 
-    @property
-    def all_ok(self) -> bool:
-        return all(f.status in (OK, IGNORED) for f in self.files)
-
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
 

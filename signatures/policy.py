@@ -200,11 +200,6 @@ class UnsafeAnySigner(IdentityPolicy):
         return None
 
 
-def first_matching(policies: Sequence[IdentityPolicy], cert: x509.Certificate) -> str | None:
-    """The name of the first policy ``cert`` satisfies (for the result), if any."""
-    return next((p.name for p in policies if p.check(cert) is None), None)
-
-
 def subject_alternative_names(cert: x509.Certificate) -> list[str]:
     """Every email, URI and otherName (UTF-8) SAN of ``cert``."""
     try:

@@ -41,8 +41,6 @@ from signatures.verify import (
     verify_model,
 )
 
-DEFAULT_SHARD_SIZE = 1_000_000_000
-
 
 @dataclass(frozen=True)
 class HashingOptions:

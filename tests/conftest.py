@@ -35,9 +35,24 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     )
 
 
+def shared_required() -> bool:
+    """Whether missing ``../shared`` data is a failure: in CI (``CI`` or
+    ``MODELSCAN_REQUIRE_SHARED``, which ``.ci/run`` sets) a test that needs it must not pass by
+    skipping; on a developer's machine without it, the test skips and says why."""
+    return bool(os.environ.get("MODELSCAN_REQUIRE_SHARED") or os.environ.get("CI"))
+
+
+def missing_shared(what: str) -> None:
+    """Fail (CI) or skip (elsewhere) a test whose ``../shared`` data is absent."""
+    message = f"{what} (public data is read in place from ../shared, never copied)"
+    if shared_required():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture
 def shared_dir() -> Path:
-    """``../shared`` beside the checkout; tests that need it skip, saying why, when absent."""
+    """``../shared`` beside the checkout (see ``missing_shared`` when it is absent)."""
     if not SHARED.is_dir():
-        pytest.skip(f"shared test data not found at {SHARED} (public data is read in place, never copied)")
+        missing_shared(f"shared test data not found at {SHARED}")
     return SHARED

@@ -8,10 +8,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from cyclonedx.validation.xml import XmlValidator
+
+from tests.conftest import missing_shared
 
 SCHEMAS = {"1.6": SchemaVersion.V1_6, "1.7": SchemaVersion.V1_7}
 SPDX_SCHEMA = (
@@ -66,7 +67,7 @@ def assert_xml_refs_sound(text: str) -> None:
 
 def spdx_schema() -> dict[str, Any]:
     if not SPDX_SCHEMA.is_file():
-        pytest.skip(f"SPDX 3.0.1 schema not found at {SPDX_SCHEMA} (read in place, never copied)")
+        missing_shared(f"SPDX 3.0.1 schema not found at {SPDX_SCHEMA}")
     return _load_spdx_schema()
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing_shared
 from tests.signatures.pki import Pki, make_pki
 
 
@@ -36,7 +37,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def sigdata(shared_dir: Path) -> Path:
     path = shared_dir / "testdata" / "sigstore"
     if not path.is_dir():
-        pytest.skip(f"signature vectors not found at {path}")
+        missing_shared(f"signature vectors not found at {path}")
     return path
 
 

@@ -10,8 +10,9 @@ every check, so both paths have the same semantics.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from scanner.formats.pickle.reader import StreamReader
 from scanner.formats.pickle.values import (
     KEEP_ITEMS,
     SHARED_DICT,
@@ -24,8 +25,19 @@ from scanner.formats.pickle.values import (
     Value,
 )
 
-if TYPE_CHECKING:
-    from scanner.formats.pickle.vm import Machine
+
+class FastState(Protocol):
+    """The machine state the fast loop reads and advances (``vm.Machine`` has it); a protocol
+    rather than an import of ``vm``, which imports this module."""
+
+    r: StreamReader
+    stack: list[object]
+    marks: list[int]
+    memo_list: list[object]
+    memo_extra: dict[int, object]
+    count: int
+    max_opcodes: int
+
 
 #: Largest length-prefixed operand kept in memory; longer ones are referenced by offset.
 INLINE_MAX = 1 << 20
@@ -52,7 +64,7 @@ def make_tuple(items: list[object], memo_heavy: bool) -> object:
     return Seq("tuple", items)
 
 
-def run_fast(self: Machine) -> None:
+def run_fast(self: FastState) -> None:
     """The common data opcodes, inline over the reader's window (the hot path of a
     10-million-opcode pickle). Only the happy path is handled here: anything unusual —
     an operand past the window or the frame, an empty stack, a memo miss, an opcode
