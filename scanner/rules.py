@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from scanner.model import Severity
+from scanner.model import Finding, Location, Severity
 
 # libyaml's safe loader parses the rule files ~10x faster than the pure-Python one, which
 # matters for every CLI start; both construct plain data only.
@@ -37,11 +37,15 @@ class RuleInfo:
     id: str
     name: str
     severity: Severity
-    """Default severity; a finding may be raised or lowered by context."""
+    """Default severity: what a finding of this rule carries unless its emitter says otherwise."""
     summary: str
     help: str = ""
     cwe: tuple[int, ...] = ()
     references: tuple[str, ...] = ()
+    severities: tuple[Severity, ...] = ()
+    """Every severity a finding of this rule may carry (the default among them). A rule whose
+    severity varies with context declares the set in the catalog (``severities: [high,
+    critical]``); ``RuleSet.finding`` refuses any other."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,63 @@ class RuleSet:
             return self.catalog[rule_id]
         except KeyError:
             raise RulesError(f"rule id {rule_id!r} is not in the catalog") from None
+
+    def finding(
+        self,
+        rule_id: str,
+        artifact: str,
+        message: str,
+        *,
+        severity: Severity | None = None,
+        location: Location | None = None,
+        evidence: str | None = None,
+        callable: str | None = None,
+        reference: str | None = None,
+    ) -> Finding:
+        """The one way to make a finding: its severity (and, unless given, its reference) come
+        from the catalog entry of ``rule_id``. ``severity`` may only pick another severity the
+        entry declares; an unknown rule id or an undeclared severity is a ``RulesError``."""
+        info = self.info(rule_id)
+        chosen = info.severity if severity is None else severity
+        if chosen not in info.severities:
+            allowed = ", ".join(s.label for s in info.severities)
+            raise RulesError(f"{rule_id} is never {chosen.label} (the catalog allows: {allowed})")
+        return Finding(
+            rule_id,
+            chosen,
+            artifact,
+            message,
+            location if location is not None else Location(),
+            evidence,
+            callable,
+            reference if reference is not None else next(iter(info.references), None),
+        )
+
+
+def finding(
+    rule_id: str,
+    artifact: str,
+    message: str,
+    *,
+    severity: Severity | None = None,
+    location: Location | None = None,
+    evidence: str | None = None,
+    callable: str | None = None,
+    reference: str | None = None,
+) -> Finding:
+    """``RuleSet.finding`` over the built-in catalog, for code that runs without an analyzer
+    ``Context`` (the signature step, ``pull``, the probe report). Rule ids our code emits are
+    all built in; ``--rules`` folders may add rules but never redefine one."""
+    return load_rules().finding(
+        rule_id,
+        artifact,
+        message,
+        severity=severity,
+        location=location,
+        evidence=evidence,
+        callable=callable,
+        reference=reference,
+    )
 
 
 def builtin_rules_dir() -> Path:
@@ -120,14 +181,19 @@ def _parse_catalog(entries: Sequence[Mapping[str, Any]]) -> dict[str, RuleInfo]:
     catalog: dict[str, RuleInfo] = {}
     for entry in entries:
         try:
+            default = Severity.parse(str(entry["severity"]))
+            declared = tuple(sorted({Severity.parse(str(s)) for s in entry.get("severities", ())}))
+            if declared and default not in declared:
+                raise ValueError(f"'severities' {[s.label for s in declared]} must include {default.label}")
             info = RuleInfo(
                 id=str(entry["id"]),
                 name=str(entry["name"]),
-                severity=Severity.parse(str(entry["severity"])),
+                severity=default,
                 summary=str(entry["summary"]),
                 help=str(entry.get("help", "")),
                 cwe=tuple(int(c) for c in entry.get("cwe", ())),
                 references=tuple(str(r) for r in entry.get("references", ())),
+                severities=declared or (default,),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise RulesError(f"{entry.get('_file')}: bad catalog entry {entry!r}: {exc}") from None

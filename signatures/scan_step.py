@@ -12,7 +12,8 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scanner.model import Finding, Report, Severity, SignatureResult
+from scanner.model import Finding, Report, SignatureResult
+from scanner.rules import finding
 from signatures.manifest import IGNORED, is_loadable
 from signatures.paths import default_signature_path
 
@@ -54,33 +55,16 @@ def signature_findings(result: SignatureResult, signature_name: str) -> tuple[Fi
     """Findings a signature result implies (see ``rules/catalog/signatures.yaml``)."""
     out: list[Finding] = []
     if result.status == "failed":
-        out.append(
-            Finding(
-                "SIG-FAILED-001",
-                Severity.HIGH,
-                signature_name,
-                f"Signature verification failed: {result.reason}.",
-                reference=SIGNED_FILE_REFERENCE,
-            )
-        )
+        message = f"Signature verification failed: {result.reason}."
+        out.append(finding("SIG-FAILED-001", signature_name, message, reference=SIGNED_FILE_REFERENCE))
     elif result.status == "error":
         out.append(
-            Finding(
-                "SIG-UNVERIFIED-001",
-                Severity.LOW,
-                signature_name,
-                f"The signature could not be checked: {result.reason}.",
+            finding(
+                "SIG-UNVERIFIED-001", signature_name, f"The signature could not be checked: {result.reason}."
             )
         )
     for f in result.files:
         if f.status == IGNORED and is_loadable(f.path):
-            out.append(
-                Finding(
-                    "SIG-IGNORED-001",
-                    Severity.MEDIUM,
-                    f.path,
-                    "The signer excluded this loadable file from the signature (ignore_paths).",
-                    evidence=f.detail,
-                )
-            )
+            message = "The signer excluded this loadable file from the signature (ignore_paths)."
+            out.append(finding("SIG-IGNORED-001", f.path, message, evidence=f.detail))
     return tuple(out)

@@ -1,4 +1,4 @@
-"""Helpers shared by the container openers: findings from the catalog, member names, and
+"""Helpers shared by the container openers: extension mismatches, member names, and
 bounded decompression that never allocates more than the limits allow."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Protocol, cast
 
 from scanner.detect import extension_mismatch
 from scanner.formats.interface import Context
-from scanner.model import Artifact, Finding, Location
+from scanner.model import Artifact, Finding
 from scanner.sources.interface import Blob, Node, ReadCounter
 
 CHUNK = 256 * 1024
@@ -23,38 +23,13 @@ BOMB_MIN_OUTPUT = 1024 * 1024
 """Below this many inflated bytes a high ratio is not a bomb (tiny members compress well)."""
 
 
-def finding(
-    context: Context,
-    rule_id: str,
-    path: str,
-    message: str,
-    *,
-    member: str | None = None,
-    offset: int | None = None,
-    evidence: str | None = None,
-    reference: str | None = None,
-) -> Finding:
-    """A finding whose severity comes from the rule catalog (the YAML is the source of truth)."""
-    info = context.rules.info(rule_id)
-    return Finding(
-        rule_id,
-        info.severity,
-        path,
-        message,
-        location=Location(offset=offset, member=member),
-        evidence=evidence,
-        reference=reference or (info.references[0] if info.references else None),
-    )
-
-
 def mismatch_findings(context: Context, node: Node, fmt: str) -> list[Finding]:
     """An ``ARCHIVE-EXT-001`` finding when a weights-like name lies about the format."""
     expected = extension_mismatch(node.artifact.path, fmt)
     if expected is None:
         return []
     return [
-        finding(
-            context,
+        context.finding(
             "ARCHIVE-EXT-001",
             node.artifact.path,
             f"The name says {expected} but the bytes are a {fmt} file; loaders that pick a "

@@ -14,10 +14,10 @@ import lzma
 import zlib
 from collections.abc import Callable
 
-from scanner.containers.common import Decoder, child_node, finding, inflate, mismatch_findings
+from scanner.containers.common import Decoder, child_node, inflate, mismatch_findings
 from scanner.detect import PICKLE, sniff_bytes
 from scanner.formats.interface import Analysis, Analyzer, Context
-from scanner.model import FactValue, Finding
+from scanner.model import FactValue, Finding, Location
 from scanner.sources.interface import BytesBlob, Node
 
 #: format -> (decoder factory, magic that starts a concatenated next stream, file suffix)
@@ -66,8 +66,8 @@ class CompressedAnalyzer(Analyzer):
             got = _optional_factory(fmt)
             if isinstance(got, str):
                 findings.append(
-                    finding(
-                        context, "SCAN-UNSUPPORTED-001", path, f"This {fmt} stream was not inspected: {got}."
+                    context.finding(
+                        "SCAN-UNSUPPORTED-001", path, f"This {fmt} stream was not inspected: {got}."
                     )
                 )
                 return Analysis(findings=tuple(findings))
@@ -79,8 +79,7 @@ class CompressedAnalyzer(Analyzer):
         size = len(res.data)
         if res.budget_exhausted:
             findings.append(
-                finding(
-                    context,
+                context.finding(
                     "ARCHIVE-LIMIT-001",
                     path,
                     "The stream was inflated only in part: "
@@ -89,35 +88,30 @@ class CompressedAnalyzer(Analyzer):
             )
         elif res.bomb is not None:
             findings.append(
-                finding(
-                    context,
-                    "ARCHIVE-BOMB-001",
-                    path,
-                    f"The {fmt} stream {res.bomb}; the inflated prefix is scanned.",
+                context.finding(
+                    "ARCHIVE-BOMB-001", path, f"The {fmt} stream {res.bomb}; the inflated prefix is scanned."
                 )
             )
         elif res.error is not None:
             findings.append(
-                finding(
-                    context,
+                context.finding(
                     "ARCHIVE-TRUNCATED-001",
                     path,
                     f"{res.error[0].upper()}{res.error[1:]}; "
                     f"the {size} bytes inflated before the break are scanned (a loader acts "
                     "on them).",
-                    offset=res.consumed,
+                    location=Location(offset=res.consumed),
                 )
             )
         elif res.complete and res.consumed < node.blob.size:
             trailing = node.blob.read_at(res.consumed, min(node.blob.size - res.consumed, 4096))
             if trailing.strip(b"\x00"):
                 findings.append(
-                    finding(
-                        context,
+                    context.finding(
                         "ARCHIVE-TRAILING-001",
                         path,
                         f"{node.blob.size - res.consumed} bytes follow the end of the {fmt} stream.",
-                        offset=res.consumed,
+                        location=Location(offset=res.consumed),
                     )
                 )
         data = bytes(res.data)

@@ -7,9 +7,9 @@ streams do not decode is a finding, and whatever did decode is still scanned.
 
 from __future__ import annotations
 
-from scanner.containers.common import budget_left, child_node, finding, mismatch_findings, spend_budget
+from scanner.containers.common import budget_left, child_node, mismatch_findings, spend_budget
 from scanner.formats.interface import Analysis, Analyzer, Context
-from scanner.model import Finding
+from scanner.model import Finding, Location
 from scanner.sources.interface import BytesBlob, Node
 
 
@@ -24,8 +24,7 @@ class SevenZipAnalyzer(Analyzer):
             from py7zr.io import BytesIOFactory
         except ImportError:
             findings.append(
-                finding(
-                    context,
+                context.finding(
                     "SCAN-UNSUPPORTED-001",
                     path,
                     "This 7z archive was not inspected: "
@@ -39,8 +38,7 @@ class SevenZipAnalyzer(Analyzer):
             archive = py7zr.SevenZipFile(node.blob.open(), mode="r")
         except Exception as exc:  # py7zr raises many types on hostile input; all mean "unreadable"
             findings.append(
-                finding(
-                    context,
+                context.finding(
                     "ARCHIVE-MALFORMED-001",
                     path,
                     f"The 7z archive cannot be opened: {type(exc).__name__}: {exc}.",
@@ -51,8 +49,7 @@ class SevenZipAnalyzer(Analyzer):
         with archive:
             if archive.needs_password():
                 findings.append(
-                    finding(
-                        context,
+                    context.finding(
                         "ARCHIVE-ENCRYPTED-001",
                         path,
                         "The 7z archive is encrypted; its members were not inspected.",
@@ -62,8 +59,7 @@ class SevenZipAnalyzer(Analyzer):
             infos = [i for i in archive.list() if not i.is_directory]
             if len(infos) > limits.max_members:
                 findings.append(
-                    finding(
-                        context,
+                    context.finding(
                         "ARCHIVE-LIMIT-001",
                         path,
                         f"The archive has {len(infos)} "
@@ -75,8 +71,7 @@ class SevenZipAnalyzer(Analyzer):
             cap = min(limits.max_inflate, budget_left(context))
             if total > cap:
                 findings.append(
-                    finding(
-                        context,
+                    context.finding(
                         "ARCHIVE-BOMB-001",
                         path,
                         f"The archive declares {total} bytes of members; at most {cap} were inflated.",
@@ -87,8 +82,7 @@ class SevenZipAnalyzer(Analyzer):
                 archive.extract(targets=[i.filename for i in infos], factory=factory)
             except Exception as exc:  # a broken stream: keep what decoded, report the break
                 findings.append(
-                    finding(
-                        context,
+                    context.finding(
                         "ARCHIVE-MALFORMED-001",
                         path,
                         f"A stream of the 7z archive "
@@ -99,12 +93,11 @@ class SevenZipAnalyzer(Analyzer):
                 product = factory.products.get(info.filename)
                 if product is None:
                     findings.append(
-                        finding(
-                            context,
+                        context.finding(
                             "ARCHIVE-MALFORMED-001",
                             path,
                             f"Member {info.filename!r} could not be decoded.",
-                            member=info.filename,
+                            location=Location(member=info.filename),
                         )
                     )
                     continue
@@ -114,14 +107,13 @@ class SevenZipAnalyzer(Analyzer):
                 declared = int(info.uncompressed or 0)
                 if declared and len(data) < min(declared, cap):
                     findings.append(
-                        finding(
-                            context,
+                        context.finding(
                             "ARCHIVE-TRUNCATED-001",
                             path,
                             f"Member {info.filename!r} "
                             f"decoded to {len(data)} of its {declared} bytes; the prefix is "
                             "scanned.",
-                            member=info.filename,
+                            location=Location(member=info.filename),
                         )
                     )
                 children.append(child_node(node, info.filename, BytesBlob(data), None, "7z"))

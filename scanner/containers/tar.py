@@ -12,9 +12,9 @@ from __future__ import annotations
 import tarfile
 from collections import Counter
 
-from scanner.containers.common import child_node, finding, mismatch_findings, unsafe_name_reason
+from scanner.containers.common import child_node, mismatch_findings, unsafe_name_reason
 from scanner.formats.interface import Analysis, Analyzer, Context
-from scanner.model import Finding
+from scanner.model import Finding, Location
 from scanner.sources.interface import Node
 
 LEGACY_TORCH = {"sys_info", "pickle", "storages", "tensors"}
@@ -44,8 +44,7 @@ class TarAnalyzer(Analyzer):
                     members.append(info)
                     if len(members) >= limit:
                         findings.append(
-                            finding(
-                                context,
+                            context.finding(
                                 "ARCHIVE-LIMIT-001",
                                 path,
                                 f"The archive has more than {limit} members; the rest were not inspected.",
@@ -56,8 +55,7 @@ class TarAnalyzer(Analyzer):
             error = f"{type(exc).__name__}: {exc}"
         if error is not None:
             findings.append(
-                finding(
-                    context,
+                context.finding(
                     "TAR-MALFORMED-001",
                     path,
                     f"The tar archive cannot be read past member {len(members)}: {error}.",
@@ -67,14 +65,13 @@ class TarAnalyzer(Analyzer):
             end = node.blob.read_at(stopped_at, BLOCK)
             if end.strip(b"\x00"):
                 findings.append(
-                    finding(
-                        context,
+                    context.finding(
                         "TAR-MALFORMED-001",
                         path,
                         "Reading stopped at a header that "
                         "is neither a member nor the end-of-archive marker; anything after it "
                         "was not inspected.",
-                        offset=stopped_at,
+                        location=Location(offset=stopped_at),
                     )
                 )
         names = {m.name for m in members}
@@ -84,12 +81,11 @@ class TarAnalyzer(Analyzer):
         for name, n in sorted(seen.items()):
             if n > 1:
                 findings.append(
-                    finding(
-                        context,
+                    context.finding(
                         "TAR-DUP-001",
                         path,
                         f"{n} members are named {name!r}; tarfile reads the last one. Each copy is scanned.",
-                        member=name,
+                        location=Location(member=name),
                     )
                 )
         copies: Counter[str] = Counter()
@@ -98,38 +94,32 @@ class TarAnalyzer(Analyzer):
             why = unsafe_name_reason(m.name)
             if why is not None:
                 findings.append(
-                    finding(
-                        context,
+                    context.finding(
                         "TAR-PATH-001",
                         path,
                         f"Member name {m.name!r} {why}.",
-                        member=m.name,
-                        offset=m.offset,
+                        location=Location(offset=m.offset, member=m.name),
                     )
                 )
             if m.issym() or m.islnk():
                 kind = "symbolic" if m.issym() else "hard"
                 findings.append(
-                    finding(
-                        context,
+                    context.finding(
                         "TAR-LINK-001",
                         path,
                         f"Member {m.name!r} is a {kind} link to {m.linkname!r}.",
-                        member=m.name,
-                        offset=m.offset,
+                        location=Location(offset=m.offset, member=m.name),
                         evidence=f"{m.name} -> {m.linkname}",
                     )
                 )
                 continue
             if m.ischr() or m.isblk() or m.isfifo():
                 findings.append(
-                    finding(
-                        context,
+                    context.finding(
                         "TAR-DEVICE-001",
                         path,
                         f"Member {m.name!r} is a device or FIFO.",
-                        member=m.name,
-                        offset=m.offset,
+                        location=Location(offset=m.offset, member=m.name),
                     )
                 )
                 continue
@@ -137,14 +127,12 @@ class TarAnalyzer(Analyzer):
                 continue
             if m.offset_data + m.size > node.blob.size:
                 findings.append(
-                    finding(
-                        context,
+                    context.finding(
                         "TAR-MALFORMED-001",
                         path,
                         f"Member {m.name!r} claims {m.size} "
                         "bytes past the end of the file; the part present is scanned.",
-                        member=m.name,
-                        offset=m.offset_data,
+                        location=Location(offset=m.offset_data, member=m.name),
                     )
                 )
             hint = "torch" if legacy and m.name in LEGACY_TORCH else None

@@ -21,14 +21,13 @@ from scanner.containers.common import (
     Decoder,
     InflatingBlob,
     child_node,
-    finding,
     inflate,
     mismatch_findings,
     unsafe_name_reason,
 )
 from scanner.containers.zipfmt import CentralEntry, LocalHeader, ZipFormatError, read_directory, read_locals
 from scanner.formats.interface import Analysis, Analyzer, Context
-from scanner.model import FactValue, Finding
+from scanner.model import FactValue, Finding, Location
 from scanner.sources.interface import Blob, BytesBlob, Node
 
 STORED, DEFLATED, BZIP2, LZMA = 0, 8, 12, 14
@@ -111,8 +110,9 @@ class _ZipScan:
         offset: int | None = None,
         evidence: str | None = None,
     ) -> None:
+        where = Location(offset=offset, member=member)
         self.findings.append(
-            finding(self.context, rule, self.path, message, member=member, offset=offset, evidence=evidence)
+            self.context.finding(rule, self.path, message, location=where, evidence=evidence)
         )
 
     def run(self) -> Analysis:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from scanner.formats.interface import Analysis, Analyzer, Context
 from scanner.formats.jinja import analyze_template, template_sha256
-from scanner.model import FactValue, Finding, Location, Severity
+from scanner.model import FactValue, Finding, Location
 from scanner.sources.interface import Blob, Node
 
 #: ggml type id -> (name, elements per block, bytes per block); from ggml.h / gguf-py constants
@@ -172,18 +172,17 @@ class GGUFAnalyzer(Analyzer):
             version = self._header(cur, meta, tensors, path, found, context)
         except GGUFError as exc:
             found.append(
-                Finding(
+                context.finding(
                     "GGUF-HEADER-001",
-                    Severity.HIGH,
                     path,
                     f"The GGUF header is malformed: {exc}.",
-                    Location(offset=exc.offset),
+                    location=Location(offset=exc.offset),
                     reference=_REF,
                 )
             )
             return Analysis(findings=tuple(found), facts=_facts(meta, tensors))
         if version:
-            self._layout(node, cur.pos, meta, tensors, path, found)
+            self._layout(node, cur.pos, meta, tensors, path, found, context)
         return Analysis(findings=tuple(found), facts=_facts(meta, tensors))
 
     def _header(
@@ -199,12 +198,11 @@ class GGUFAnalyzer(Analyzer):
         version = cur.u32()
         if version not in (2, 3):
             found.append(
-                Finding(
-                    "GGUF-HEADER-001",
-                    Severity.MEDIUM,
+                context.finding(
+                    "GGUF-VERSION-001",
                     path,
                     f"GGUF version {version} is not supported, so the file was not inspected.",
-                    Location(offset=4),
+                    location=Location(offset=4),
                     reference=_REF,
                 )
             )
@@ -219,12 +217,11 @@ class GGUFAnalyzer(Analyzer):
             key = cur.string()
             if key in seen:
                 found.append(
-                    Finding(
+                    context.finding(
                         "GGUF-HEADER-002",
-                        Severity.HIGH,
                         path,
                         "A metadata key repeats; readers disagree on which value wins.",
-                        Location(offset=at),
+                        location=Location(offset=at),
                         evidence=key,
                         reference=_REF,
                     )
@@ -255,13 +252,13 @@ class GGUFAnalyzer(Analyzer):
         tensors: list[_TensorInfo],
         path: str,
         found: list[Finding],
+        context: Context,
     ) -> None:
         align = meta.get("general.alignment", 32)
         if not isinstance(align, int) or align <= 0 or align & (align - 1):
             found.append(
-                Finding(
+                context.finding(
                     "GGUF-HEADER-001",
-                    Severity.HIGH,
                     path,
                     f"general.alignment {align!r} is not a power of two.",
                     reference=_REF,
@@ -275,12 +272,11 @@ class GGUFAnalyzer(Analyzer):
 
             def bad(msg: str, t: _TensorInfo = t) -> None:
                 found.append(
-                    Finding(
+                    context.finding(
                         "GGUF-TENSOR-001",
-                        Severity.HIGH,
                         path,
                         f"Tensor {t.name!r}: {msg}.",
-                        Location(offset=t.at),
+                        location=Location(offset=t.at),
                         reference=_REF,
                     )
                 )
@@ -308,9 +304,8 @@ class GGUFAnalyzer(Analyzer):
         for begin, stop, name in sorted(spans):
             if begin < end:
                 found.append(
-                    Finding(
+                    context.finding(
                         "GGUF-TENSOR-001",
-                        Severity.HIGH,
                         path,
                         f"Tensor {name!r} overlaps the tensor before it.",
                         reference=_REF,
@@ -320,12 +315,11 @@ class GGUFAnalyzer(Analyzer):
         trailing = node.blob.size - (data_start + -(-end // align) * align)
         if tensors and trailing > 0:
             found.append(
-                Finding(
+                context.finding(
                     "GGUF-TRAILING-001",
-                    Severity.MEDIUM,
                     path,
                     f"{trailing} bytes follow the last tensor; no loader reads them.",
-                    Location(offset=data_start + end),
+                    location=Location(offset=data_start + end),
                     reference=_REF,
                 )
             )

@@ -14,7 +14,7 @@ import h5py
 
 from scanner.formats.interface import Analysis, Analyzer, Context
 from scanner.formats.keras import analyze_config_text
-from scanner.model import FactValue, Finding, Location, Severity
+from scanner.model import FactValue, Finding, Location
 from scanner.sources.interface import Node
 
 _MAX_LINKS = 200_000
@@ -31,9 +31,8 @@ class HDF5Analyzer(Analyzer):
         except Exception as exc:  # h5py raises OSError/KeyError/ValueError on damaged files: fail closed
             return Analysis(
                 findings=(
-                    Finding(
+                    context.finding(
                         "KERAS-PARSE-001",
-                        Severity.MEDIUM,
                         path,
                         f"The HDF5 file could not be read: {type(exc).__name__}.",
                         evidence=str(exc)[:200],
@@ -57,13 +56,12 @@ class HDF5Analyzer(Analyzer):
         h5.visititems_links(visit)
         for name, target in links:
             found.append(
-                Finding(
+                context.finding(
                     "KERAS-H5LINK-001",
-                    Severity.HIGH,
                     path,
                     f"The HDF5 link /{name} points into another file; a reader opens it.",
-                    Location(pointer=f"/{name}"),
-                    target,
+                    location=Location(pointer=f"/{name}"),
+                    evidence=target,
                 )
             )
         if "model_config" in h5.attrs:

@@ -24,7 +24,7 @@ from scanner.formats.interface import Analysis, Context, TreeAnalyzer
 from scanner.formats.jinja import analyze_template, template_sha256
 from scanner.formats.modelcard import card_facts
 from scanner.formats.shards import check_index, weights_facts
-from scanner.model import FactValue, Finding, Location, Severity
+from scanner.model import FactValue, Finding, Location
 from scanner.sources.interface import Node, Tree
 
 _MARKERS = ("config.json", "tokenizer_config.json", "model_index.json", "adapter_config.json")
@@ -94,15 +94,15 @@ class _Run:
     def add(
         self,
         rule: str,
-        sev: Severity,
         path: str,
         msg: str,
         evidence: str | None = None,
         pointer: str | None = None,
         reference: str | None = None,
     ) -> None:
+        where = Location(pointer=pointer)
         self.found.append(
-            Finding(rule, sev, path, msg, Location(pointer=pointer), evidence, reference=reference)
+            self.context.finding(rule, path, msg, location=where, evidence=evidence, reference=reference)
         )
 
     # -- reading ---------------------------------------------------------------------------
@@ -120,7 +120,6 @@ class _Run:
         if node.blob.size > limit:
             self.add(
                 "SCAN-LIMIT-001",
-                Severity.MEDIUM,
                 path,
                 f"This file is larger than the {limit}-byte text limit and was not inspected.",
             )
@@ -136,7 +135,6 @@ class _Run:
         except (ValueError, RecursionError) as exc:
             self.add(
                 "REPO-CONFIG-001",
-                Severity.MEDIUM,
                 path,
                 "This configuration file is not valid JSON, "
                 "so the code and templates it names were not resolved.",
@@ -157,7 +155,6 @@ class _Run:
                 if kind and (kind != "PE" or self._is_pe(node)):
                     self.add(
                         "REPO-EXEC-001",
-                        Severity.HIGH,
                         path,
                         f"An {kind} executable sits in the model folder; nothing a model loader "
                         "needs is native code.",
@@ -166,7 +163,6 @@ class _Run:
                 elif head == b"vers" and node.blob.read_at(0, 40).startswith(_LFS_POINTER):
                     self.add(
                         "REPO-LFS-001",
-                        Severity.MEDIUM,
                         path,
                         "This file is a Git LFS pointer, not the "
                         "file itself; the real content was never fetched, so it was not scanned.",
@@ -178,7 +174,6 @@ class _Run:
                     line = node.blob.read_at(0, 120).split(b"\n", 1)[0].decode("utf-8", "replace")
                     self.add(
                         "REPO-EXEC-002",
-                        Severity.MEDIUM,
                         path,
                         "A script with an interpreter line sits in the model folder.",
                         evidence=line,
@@ -195,7 +190,6 @@ class _Run:
                 ):
                     self.add(
                         "REPO-STRAY-001",
-                        Severity.LOW,
                         p,
                         "Pickle-based weights sit beside safetensors "
                         "weights; older loaders or use_safetensors=False load these instead.",
@@ -219,7 +213,6 @@ class _Run:
         if os.path.commonpath([resolved, root]) != root:
             self.add(
                 "REPO-SYMLINK-001",
-                Severity.HIGH,
                 path,
                 "This symbolic link points outside the model "
                 "folder; a loader following it reads a file the scan never saw.",
@@ -290,7 +283,6 @@ class _Run:
             if "--" in ref:
                 self.add(
                     "REMOTE-CODE-003",
-                    Severity.HIGH,
                     path,
                     "auto_map loads code from another repository "
                     "at load time; that code is not in this folder and was not inspected.",
@@ -333,7 +325,6 @@ class _Run:
         if isinstance(name, str):
             self.add(
                 "REMOTE-CODE-004",
-                Severity.MEDIUM,
                 path,
                 "`model_file` names Python that mlx-lm imports without trust_remote_code.",
                 name,
@@ -349,7 +340,6 @@ class _Run:
         if target not in self.nodes:
             self.add(
                 "REMOTE-CODE-002",
-                Severity.HIGH,
                 path,
                 f"Code named by {pointer} ({rel}) is not in the "
                 "folder; what a loader would run was not inspected.",
@@ -362,7 +352,6 @@ class _Run:
                 self.remote.add(module)
                 self.add(
                     "REMOTE-CODE-001",
-                    Severity.LOW,
                     module,
                     "This Python file runs when the model is loaded with trust_remote_code=True.",
                     f"{pointer}: {ref}" if module == target else f"imported by {target}",
@@ -417,7 +406,7 @@ class _Run:
     def shard_index(self, path: str) -> None:
         doc = self.json(path)
         if doc is not None:
-            self.found.extend(check_index(path, doc, self.nodes, self.context.facts))
+            self.found.extend(check_index(path, doc, self.nodes, self.context))
 
     # -- python ----------------------------------------------------------------------------
     def python(self, path: str) -> None:

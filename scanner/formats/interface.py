@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from scanner.model import Facts, Finding
+from scanner.model import Facts, Finding, Location, Severity
 from scanner.rules import RuleSet
 from scanner.sources.interface import Node, Tree
 
@@ -49,6 +49,31 @@ class Context:
     """Facts per artifact path learned so far (tree analyzers read them instead of re-reading
     headers, e.g. shard tensor tables for a sharded-index check)."""
 
+    def finding(
+        self,
+        rule_id: str,
+        artifact: str,
+        message: str,
+        *,
+        severity: Severity | None = None,
+        location: Location | None = None,
+        evidence: str | None = None,
+        callable: str | None = None,
+        reference: str | None = None,
+    ) -> Finding:
+        """A finding of ``rule_id`` about ``artifact`` (an ``Artifact.path``), its severity and
+        default reference from the catalog of this scan's rules (``RuleSet.finding``)."""
+        return self.rules.finding(
+            rule_id,
+            artifact,
+            message,
+            severity=severity,
+            location=location,
+            evidence=evidence,
+            callable=callable,
+            reference=reference,
+        )
+
 
 @dataclass(frozen=True)
 class Analysis:
@@ -71,6 +96,17 @@ class Analyzer(ABC):
     @abstractmethod
     def analyze(self, node: Node, context: Context) -> Analysis:
         """Inspect ``node`` without executing anything in it."""
+
+
+class Recognizer(ABC):
+    """Gives a file a more exact format than its first bytes can: a structure with no magic at
+    its start (a TensorFlow checkpoint index), or a generic format a loader reads as something
+    else (a Keras ``config.json`` is code to Keras). The registry asks recognizers before it
+    picks the analyzer."""
+
+    @abstractmethod
+    def recognize(self, node: Node, context: Context) -> str | None:
+        """The refined format of ``node``, or None when it is not one this recognizer knows."""
 
 
 class TreeAnalyzer(ABC):

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -84,26 +84,24 @@ def analyze_template(source: str, artifact: str, where: str | None, rules: RuleS
     """Findings for one template; ``where`` is a JSON pointer or key naming it inside ``artifact``."""
     out: list[Finding] = []
 
-    def add(rule: str, sev: Severity, msg: str, line: int | None, evidence: str | None) -> None:
+    def add(
+        rule: str, msg: str, line: int | None, evidence: str | None, severity: Severity | None = None
+    ) -> None:
+        where_in = Location(pointer=where, line=line)
         out.append(
-            Finding(rule, sev, artifact, msg, Location(pointer=where, line=line), evidence, reference=_REF)
+            rules.finding(
+                rule, artifact, msg, severity=severity, location=where_in, evidence=evidence, reference=_REF
+            )
         )
 
     try:
         tree = ImmutableSandboxedEnvironment().parse(source)
     except RecursionError:
-        add(
-            "TEMPLATE-PARSE-001",
-            Severity.MEDIUM,
-            "The chat template nests too deeply to be parsed.",
-            None,
-            None,
-        )
+        add("TEMPLATE-PARSE-001", "The chat template nests too deeply to be parsed.", None, None)
         return out
     except Exception as exc:  # TemplateSyntaxError and friends: a server would fail too, but fail closed
         add(
             "TEMPLATE-PARSE-001",
-            Severity.MEDIUM,
             "The chat template does not parse as Jinja, so it was not inspected.",
             getattr(exc, "lineno", None),
             f"{type(exc).__name__}: {exc}"[:300],
@@ -113,10 +111,14 @@ def analyze_template(source: str, artifact: str, where: str | None, rules: RuleS
     return out
 
 
+class _Add(Protocol):
+    def __call__(
+        self, rule: str, msg: str, line: int | None, evidence: str | None, severity: Severity | None = None
+    ) -> None: ...
+
+
 class _Walker:
-    def __init__(
-        self, rules: TemplateRules, add: Callable[[str, Severity, str, int | None, str | None], None]
-    ):
+    def __init__(self, rules: TemplateRules, add: _Add) -> None:
         self.r = rules
         self.add = add
         self.macros: set[str] = set()
@@ -149,7 +151,6 @@ class _Walker:
             if node.name not in self.r.tests:
                 self.add(
                     "TEMPLATE-UNLISTED-001",
-                    Severity.MEDIUM,
                     f"The template uses the test `{node.name}`, which chat templates do not use.",
                     line,
                     f"is {node.name}",
@@ -161,7 +162,6 @@ class _Walker:
         elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name in self.r.gadget_roots:
             self.add(
                 "TEMPLATE-GADGET-001",
-                Severity.HIGH,
                 f"The template references `{node.name}`, the root of known sandbox-escape chains; "
                 "chat templates never need it.",
                 line,
@@ -174,7 +174,6 @@ class _Walker:
             if isinstance(folded, str) and _DUNDER.search(folded):
                 self.add(
                     "TEMPLATE-DUNDER-001",
-                    Severity.CRITICAL,
                     "The template builds a dunder name from pieces, a way to reach Python internals "
                     "past simple filters.",
                     line,
@@ -183,7 +182,6 @@ class _Walker:
         elif isinstance(node, (nodes.Import, nodes.FromImport, nodes.Include, nodes.Extends)):
             self.add(
                 "TEMPLATE-INCLUDE-001",
-                Severity.HIGH,
                 "The template imports or includes another template; chat templates are self-contained.",
                 line,
                 type(node).__name__,
@@ -193,7 +191,6 @@ class _Walker:
         if _DUNDER.fullmatch(attr):
             self.add(
                 "TEMPLATE-DUNDER-001",
-                Severity.CRITICAL,
                 f"The template accesses the dunder attribute `{attr}`, the first step of every Jinja "
                 "sandbox escape (CVE-2024-34359).",
                 line,
@@ -202,7 +199,6 @@ class _Walker:
         elif attr.startswith("_"):
             self.add(
                 "TEMPLATE-PRIVATE-001",
-                Severity.HIGH,
                 f"The template accesses the private attribute `{attr}` (e.g. the mangled "
                 "`_TemplateReference__context`).",
                 line,
@@ -211,7 +207,6 @@ class _Walker:
         elif attr in self.r.internals:
             self.add(
                 "TEMPLATE-INTERNAL-001",
-                Severity.HIGH,
                 f"The template accesses `{attr}`, a Python internal that leads to code or frames.",
                 line,
                 shown,
@@ -223,7 +218,6 @@ class _Walker:
         if isinstance(base, nodes.Name) and (base.name in self.r.globals or base.name in self.r.gadget_roots):
             self.add(
                 "TEMPLATE-GADGET-001",
-                Severity.HIGH,
                 f"The template subscripts the global `{base.name}` itself, the way sandbox escapes "
                 "walk from a callable to its `__init__.__globals__`.",
                 line,
@@ -239,15 +233,14 @@ class _Walker:
             if not folded.startswith("_") and folded not in self.r.internals:
                 self.add(
                     "TEMPLATE-COMPUTED-001",
-                    Severity.MEDIUM,
                     "The template builds a subscript key from string pieces.",
                     line,
                     repr(folded[:200]),
+                    Severity.MEDIUM,
                 )
         elif _stringy(arg):
             self.add(
                 "TEMPLATE-COMPUTED-001",
-                Severity.HIGH,
                 "The template subscripts with a key computed by string operations the scan cannot "
                 "resolve; this is how dunder names are hidden from filters.",
                 line,
@@ -258,7 +251,6 @@ class _Walker:
         if node.name not in self.r.filters and node.name != "attr":
             self.add(
                 "TEMPLATE-UNLISTED-001",
-                Severity.MEDIUM,
                 f"The template uses the filter `{node.name}`, which chat templates do not use.",
                 line,
                 f"|{node.name}",
@@ -278,7 +270,6 @@ class _Walker:
             elif node.name == "attr":
                 self.add(
                     "TEMPLATE-COMPUTED-001",
-                    Severity.HIGH,
                     "The template reads an attribute whose name is computed at render time "
                     "(`|attr(...)` with a non-constant name).",
                     line,
@@ -292,7 +283,6 @@ class _Walker:
             if not known and callee.name not in self.r.gadget_roots:
                 self.add(
                     "TEMPLATE-UNLISTED-001",
-                    Severity.MEDIUM,
                     f"The template calls `{callee.name}()`, which chat templates do not use.",
                     line,
                     f"{callee.name}()",
@@ -302,7 +292,6 @@ class _Walker:
             if method not in self.r.methods and not method.startswith("_") and method not in self.r.internals:
                 self.add(
                     "TEMPLATE-UNLISTED-001",
-                    Severity.MEDIUM,
                     f"The template calls the method `.{method}()`, which chat templates do not use.",
                     line,
                     f".{method}()",
@@ -310,7 +299,6 @@ class _Walker:
         else:
             self.add(
                 "TEMPLATE-UNLISTED-001",
-                Severity.MEDIUM,
                 "The template calls the result of an expression (a subscript or a call), which "
                 "chat templates do not do.",
                 line,
@@ -321,7 +309,6 @@ class _Walker:
         if _DUNDER.search(value):
             self.add(
                 "TEMPLATE-DUNDER-001",
-                Severity.CRITICAL,
                 "A string in a template expression names a dunder; chat templates never need one.",
                 line,
                 repr(value[:200]),
@@ -331,7 +318,6 @@ class _Walker:
             if pattern.search(value):
                 self.add(
                     "TEMPLATE-STRING-001",
-                    Severity.HIGH,
                     "A string in a template expression names a process, import or shell.",
                     line,
                     repr(value[:200]),

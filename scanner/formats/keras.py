@@ -18,11 +18,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.formats.interface import Analysis, Analyzer, Context
+from scanner.formats.interface import Analysis, Analyzer, Context, Recognizer
 from scanner.model import FactValue, Finding, Location, Severity
 from scanner.rules import RuleSet
 from scanner.sources.interface import Node
 
+KERAS_CONFIG = "keras-config"
+"""The format of a JSON file Keras reads as a model config."""
 _MAX_NODES = 1_000_000
 _NAMES = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]{2,}")
 
@@ -53,9 +55,8 @@ def analyze_config_text(text: str, path: str, context: Context) -> Analysis:
     except (ValueError, RecursionError) as exc:
         return Analysis(
             findings=(
-                Finding(
+                context.finding(
                     "KERAS-PARSE-001",
-                    Severity.MEDIUM,
                     path,
                     "The Keras model config is not valid JSON, so it was not inspected.",
                     evidence=str(exc)[:200],
@@ -73,13 +74,12 @@ def analyze_config(config: object, path: str, context: Context) -> Analysis:
         if isinstance(obj, str):
             if obj in rules.gadgets or any(g in obj for g in ("enable_unsafe_deserialization", "get_file")):
                 found.append(
-                    Finding(
+                    context.finding(
                         "KERAS-GADGET-001",
-                        Severity.HIGH,
                         path,
                         f"The config names `{obj}`, a known Keras safe_mode bypass.",
-                        Location(pointer=pointer),
-                        obj[:200],
+                        location=Location(pointer=pointer),
+                        evidence=obj[:200],
                     )
                 )
             continue
@@ -87,52 +87,52 @@ def analyze_config(config: object, path: str, context: Context) -> Analysis:
         if not isinstance(cls, str):
             continue
         layers[cls] = layers.get(cls, 0) + 1
-        found.extend(_check_object(obj, cls, pointer, path, rules))
+        found.extend(_check_object(obj, cls, pointer, path, rules, context))
     facts: dict[str, FactValue] = {"framework": "keras", "classes": dict(sorted(layers.items()))}
     if isinstance(config, dict) and isinstance(config.get("class_name"), str):
         facts["architecture"] = config["class_name"]
     return Analysis(findings=tuple(found), facts=facts)
 
 
-def _check_object(obj: dict[str, Any], cls: str, pointer: str, path: str, rules: KerasRules) -> list[Finding]:
+def _check_object(
+    obj: dict[str, Any], cls: str, pointer: str, path: str, rules: KerasRules, context: Context
+) -> list[Finding]:
     out: list[Finding] = []
     loc = Location(pointer=pointer)
     module = obj.get("module")
     registered = obj.get("registered_name")
     if cls in ("Lambda", "__lambda__"):
         out.append(
-            Finding(
+            context.finding(
                 "KERAS-LAMBDA-001",
-                Severity.CRITICAL,
                 path,
                 "A Lambda carries Python code that runs when the model is loaded.",
-                loc,
-                _lambda_evidence(obj.get("config")),
+                location=loc,
+                evidence=_lambda_evidence(obj.get("config")),
                 reference="CVE-2024-3660",
             )
         )
     if cls in rules.gadgets:
         out.append(
-            Finding(
+            context.finding(
                 "KERAS-GADGET-001",
-                Severity.HIGH,
                 path,
                 f"`{cls}` loads foreign code or models at load time, past safe_mode.",
-                loc,
-                cls,
+                location=loc,
+                evidence=cls,
             )
         )
     if isinstance(module, str) and module and not _is_keras(module, rules):
         root = module.split(".")[0]
         sev = Severity.CRITICAL if root in rules.dangerous else Severity.HIGH
         out.append(
-            Finding(
+            context.finding(
                 "KERAS-MODULE-001",
-                sev,
                 path,
                 f"The config makes Keras import `{module}` and call `{cls}` from it.",
-                loc,
-                f"{module}.{obj.get('config') if cls == 'function' else cls}"[:200],
+                severity=sev,
+                location=loc,
+                evidence=f"{module}.{obj.get('config') if cls == 'function' else cls}"[:200],
                 callable=f"{module}.{cls}",
                 reference="CVE-2025-1550",
             )
@@ -144,24 +144,22 @@ def _check_object(obj: dict[str, Any], cls: str, pointer: str, path: str, rules:
         and cls not in rules.gadgets
     ):
         out.append(
-            Finding(
+            context.finding(
                 "KERAS-CUSTOM-001",
-                Severity.MEDIUM,
                 path,
                 f"`{cls}` is not a built-in Keras class; loading needs custom code.",
-                loc,
-                cls,
+                location=loc,
+                evidence=cls,
             )
         )
     if isinstance(registered, str) and ">" in registered and not registered.startswith("keras"):
         out.append(
-            Finding(
+            context.finding(
                 "KERAS-CUSTOM-001",
-                Severity.MEDIUM,
                 path,
                 f"The config needs the registered custom object `{registered}`.",
-                loc,
-                registered,
+                location=loc,
+                evidence=registered,
             )
         )
     inner = obj.get("config")
@@ -174,13 +172,13 @@ def _check_object(obj: dict[str, Any], cls: str, pointer: str, path: str, rules:
         if not _is_keras(fn_module, rules):
             sev = Severity.CRITICAL if fn_module.split(".")[0] in rules.dangerous else Severity.HIGH
             out.append(
-                Finding(
+                context.finding(
                     "KERAS-MODULE-001",
-                    sev,
                     path,
                     f"A Lambda imports its function from `{fn_module}`.",
-                    loc,
-                    f"{fn_module}.{inner.get('function')}"[:200],
+                    severity=sev,
+                    location=loc,
+                    evidence=f"{fn_module}.{inner.get('function')}"[:200],
                     reference="CVE-2024-3660",
                 )
             )
@@ -238,19 +236,30 @@ def is_keras_config(node: Node, context: Context) -> bool:
     return isinstance(doc, dict) and isinstance(doc.get("class_name"), str) and "config" in doc
 
 
-class KerasConfigAnalyzer(Analyzer):
-    """``config.json`` inside a ``.keras`` zip (routed here by ``plain`` from the zip's loader hint)."""
+class KerasConfigRecognizer(Recognizer):
+    """A ``config.json`` that Keras reads as code (CVE-2025-1550): inside a ``.keras`` zip
+    (the container's loader hint says so) or a serialized Keras object on its own (keras_hub
+    presets, an unzipped ``.keras``)."""
 
-    formats = ()
+    def recognize(self, node: Node, context: Context) -> str | None:
+        name = node.artifact.path.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+        if name == "config.json" and (node.loader_hint == "keras" or is_keras_config(node, context)):
+            return KERAS_CONFIG
+        return None
+
+
+class KerasConfigAnalyzer(Analyzer):
+    """A Keras model config (recognized by ``KerasConfigRecognizer``)."""
+
+    formats = (KERAS_CONFIG,)
 
     def analyze(self, node: Node, context: Context) -> Analysis:
         size = node.blob.size
         if size > context.limits.max_text:
             return Analysis(
                 findings=(
-                    Finding(
+                    context.finding(
                         "SCAN-LIMIT-001",
-                        Severity.MEDIUM,
                         node.artifact.path,
                         "The Keras config exceeds the text limit and was not inspected.",
                     ),
@@ -261,4 +270,5 @@ class KerasConfigAnalyzer(Analyzer):
         )
 
 
+RECOGNIZER = KerasConfigRecognizer()
 ANALYZER = KerasConfigAnalyzer()

@@ -12,9 +12,9 @@ import math
 import re
 from dataclasses import dataclass
 
-from scanner.containers.common import child_node, finding, mismatch_findings
+from scanner.containers.common import child_node, mismatch_findings
 from scanner.formats.interface import Analysis, Analyzer, Context
-from scanner.model import FactValue, Finding
+from scanner.model import FactValue, Finding, Location
 from scanner.sources.interface import Node
 
 MAGIC = b"\x93NUMPY"
@@ -149,7 +149,7 @@ class NumpyAnalyzer(Analyzer):
             dtype = parse_descr(header.descr)
         except NpyError as exc:
             findings.append(
-                finding(context, "NUMPY-MALFORMED-001", path, f"The .npy header is invalid: {exc}.")
+                context.finding("NUMPY-MALFORMED-001", path, f"The .npy header is invalid: {exc}.")
             )
             return Analysis(findings=tuple(findings))
         facts: dict[str, FactValue] = {
@@ -160,13 +160,12 @@ class NumpyAnalyzer(Analyzer):
         data_len = node.blob.size - header.data_offset
         if dtype.has_object:
             findings.append(
-                finding(
-                    context,
+                context.finding(
                     "NUMPY-OBJECT-001",
                     path,
                     "This array has an object dtype: its "
-                    "data is a pickle that np.load(allow_pickle=True) executes.",  # scan-safe: message
-                    offset=header.data_offset,
+                    "data is a pickle that np.load(allow_pickle=True) executes.",
+                    location=Location(offset=header.data_offset),
                     evidence=f"descr={header.descr!r}",
                 )
             )
@@ -178,13 +177,12 @@ class NumpyAnalyzer(Analyzer):
             if expected != data_len:
                 what = "is truncated" if data_len < expected else "has trailing bytes"
                 findings.append(
-                    finding(
-                        context,
+                    context.finding(
                         "NUMPY-MALFORMED-001",
                         path,
                         f"The array data {what}: the "
                         f"header promises {expected} bytes, the file holds {data_len}.",
-                        offset=header.data_offset,
+                        location=Location(offset=header.data_offset),
                     )
                 )
         return Analysis(findings=tuple(findings), facts=facts)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from scanner.formats.interface import Analysis, Context
-from scanner.model import FactValue, Finding, Location, Severity
+from scanner.model import FactValue, Finding
 from scanner.sources.interface import Node
 
 _PROTOBUF_LIMIT = 2**31 - 1
@@ -50,9 +50,8 @@ def analyze_onnx(node: Node, context: Context) -> Analysis:
     except ImportError:
         return Analysis(
             findings=(
-                Finding(
+                context.finding(
                     "SCAN-UNSUPPORTED-001",
-                    Severity.MEDIUM,
                     path,
                     "This ONNX file was not inspected: the optional package 'onnx' is not "
                     "installed (pip install model-scanner[onnx]).",
@@ -62,9 +61,8 @@ def analyze_onnx(node: Node, context: Context) -> Analysis:
     if node.blob.size > _PROTOBUF_LIMIT:
         return Analysis(
             findings=(
-                Finding(
+                context.finding(
                     "ONNX-PARSE-001",
-                    Severity.HIGH,
                     path,
                     "The file exceeds protobuf's 2 GiB message limit, so it is no valid ONNX model.",
                 ),
@@ -75,9 +73,8 @@ def analyze_onnx(node: Node, context: Context) -> Analysis:
     except Exception as exc:  # DecodeError and friends: fail closed
         return Analysis(
             findings=(
-                Finding(
+                context.finding(
                     "ONNX-PARSE-001",
-                    Severity.HIGH,
                     path,
                     f"The file does not parse as an ONNX model: {type(exc).__name__}.",
                     evidence=str(exc)[:200],
@@ -96,10 +93,8 @@ class _Check:
             known.update(str(d) for d in entry.get("domains", ()))
         self.known_domains = known
 
-    def add(
-        self, rule: str, sev: Severity, msg: str, evidence: str | None = None, ref: str | None = None
-    ) -> None:
-        self.found.append(Finding(rule, sev, self.path, msg, Location(), evidence, reference=ref))
+    def add(self, rule: str, msg: str, evidence: str | None = None, ref: str | None = None) -> None:
+        self.found.append(self.context.finding(rule, self.path, msg, evidence=evidence, reference=ref))
 
     def run(self, model: Any) -> Analysis:
         local_functions = {(f.domain, f.name) for f in model.functions}
@@ -107,7 +102,6 @@ class _Check:
         if model.functions:
             self.add(
                 "ONNX-FUNC-001",
-                Severity.INFO,
                 f"The model defines {len(model.functions)} local function(s).",
                 ", ".join(sorted(f"{d}::{n}" for d, n in local_functions))[:300],
             )
@@ -131,7 +125,6 @@ class _Check:
         for domain in sorted(domains - self.known_domains - function_domains):
             self.add(
                 "ONNX-DOMAIN-001",
-                Severity.MEDIUM,
                 f"The model uses operators from the custom domain {domain!r}; a runtime needs a native "
                 "custom-op library to run them.",
                 domain,
@@ -161,7 +154,6 @@ class _Check:
         if raw and size and raw != numel * size and tensor.data_type not in (16, 17, 18, 19, 20):
             self.add(
                 "ONNX-INIT-001",
-                Severity.MEDIUM,
                 f"Initializer {tensor.name!r} holds {raw} bytes but its dims {list(tensor.dims)} need "
                 f"{numel * size}.",
                 tensor.name,
@@ -188,7 +180,6 @@ class _Check:
             why = "is a symbolic link" if is_link else "leaves the model folder"
             self.add(
                 "ONNX-EXTDATA-001",
-                Severity.HIGH,
                 f"Tensor {tensor.name!r} reads its data from {location!r}, which {why}; a runtime would "
                 "read that file as weights.",
                 location,

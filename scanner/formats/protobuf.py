@@ -10,7 +10,6 @@ from __future__ import annotations
 from scanner.formats.interface import Analysis, Analyzer, Context
 from scanner.formats.onnx_model import analyze_onnx
 from scanner.formats.savedmodel import analyze_saved_model
-from scanner.model import Finding, Severity
 from scanner.sources.interface import Blob, Node
 
 _MAX_TOP_FIELDS = 100_000
@@ -77,9 +76,8 @@ class ProtobufAnalyzer(Analyzer):
             return analyze_onnx(node, context)
         return Analysis(
             findings=(
-                Finding(
-                    "ONNX-PARSE-001",
-                    Severity.MEDIUM,
+                context.finding(
+                    "SCAN-UNKNOWN-001",
                     path,
                     "The file looks like protobuf but is neither an ONNX model nor a "
                     "TensorFlow SavedModel, so it was not inspected.",

@@ -80,9 +80,8 @@ def analyze_source(source: str, artifact: str, rules: RuleSet, _depth: int = 0) 
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return [
-            Finding(
+            rules.finding(
                 "REMOTE-CODE-020",
-                Severity.MEDIUM,
                 artifact,
                 "This Python file does not parse, so what it does was not inspected.",
                 evidence=f"{type(exc).__name__}: {exc}"[:300],
@@ -147,13 +146,13 @@ class _Analyzer:
         if module and module.split(".")[0] in _HIDDEN_IMPORTS:
             self._add(
                 "REMOTE-CODE-012",
-                Severity.CRITICAL if at_import else Severity.HIGH,
                 f"The code imports `{module}` by string"
                 + (" at import time" if at_import else "")
                 + ", hiding what it uses.",
                 call,
                 "",
                 module,
+                severity=Severity.CRITICAL if at_import else Severity.HIGH,
             )
 
     # -- indirect use -----------------------------------------------------------------------
@@ -172,11 +171,11 @@ class _Analyzer:
                     # function-level severity applies
                     self._add(
                         pat.rule,
-                        pat.severity,
                         f"The code takes `{candidate}` as a value and calls it indirectly ({pat.category}).",
                         node,
                         "",
                         candidate,
+                        severity=pat.severity,
                     )
                     return
 
@@ -188,13 +187,13 @@ class _Analyzer:
         if node.attr in _ESCAPES or module_dict:
             self._add(
                 "REMOTE-CODE-021",
-                Severity.CRITICAL if at_import else Severity.HIGH,
                 f"The code reads `{node.attr}`"
                 + (" at import time" if at_import else "")
                 + ", the introspection path to other modules' functions (sandbox-escape style).",
                 node,
                 "",
                 node.attr,
+                severity=Severity.CRITICAL if at_import else Severity.HIGH,
             )
 
     @property
@@ -263,12 +262,12 @@ class _Analyzer:
             if target is not None and target.split(".")[0] in self._modules:
                 self._add(
                     "REMOTE-CODE-021",
-                    Severity.CRITICAL if at_import else Severity.HIGH,
                     f"The code looks up an attribute of the module `{target}` by string through "
                     "`__getattribute__`, hiding what it calls.",
                     call,
                     "",
                     target,
+                    severity=Severity.CRITICAL if at_import else Severity.HIGH,
                 )
         name = self.qualname(call.func)
         if name is None and isinstance(call.func, ast.Attribute) and call.func.attr in _PATH_WRITES:
@@ -283,7 +282,6 @@ class _Analyzer:
         if sink and sink.matches(name) and self._carries_payload(call):
             self._add(
                 "REMOTE-CODE-015",
-                Severity.CRITICAL,
                 f"Decoded data reaches `{name}`{where}: an embedded payload is executed.",
                 call,
                 evidence,
@@ -299,7 +297,12 @@ class _Analyzer:
                 continue
             sev = pat.module_severity if at_import else pat.severity
             self._add(
-                pat.rule, sev, f"The code calls `{name}`{where} ({pat.category}).", call, evidence, name
+                pat.rule,
+                f"The code calls `{name}`{where} ({pat.category}).",
+                call,
+                evidence,
+                name,
+                severity=sev,
             )
             break
         if name in ("exec", "eval", "compile") and call.args and self.depth < _MAX_NESTED:
@@ -326,14 +329,14 @@ class _Analyzer:
         if target is not None and self._outside(target):
             self._add(
                 "REMOTE-CODE-014",
-                Severity.CRITICAL if at_import else Severity.HIGH,
                 "The code writes a file outside the model folder.",
                 call,
                 evidence,
                 name,
+                severity=Severity.CRITICAL if at_import else Severity.HIGH,
             )
         else:
-            self._add("REMOTE-CODE-019", Severity.LOW, "The code writes a file.", call, evidence, name)
+            self._add("REMOTE-CODE-019", "The code writes a file.", call, evidence, name)
 
     def _outside(self, target: ast.expr) -> bool:
         head = self._leftmost(target)
@@ -408,15 +411,17 @@ class _Analyzer:
             if len(self.tainted) == before:
                 break
 
-    def _add(self, rule: str, sev: Severity, msg: str, node: ast.AST, evidence: str, name: str) -> None:
+    def _add(
+        self, rule: str, msg: str, node: ast.AST, evidence: str, name: str, severity: Severity | None = None
+    ) -> None:
         self.out.append(
-            Finding(
+            self.rules.finding(
                 rule,
-                sev,
                 self.artifact,
                 msg,
-                Location(line=getattr(node, "lineno", None)),
-                evidence or self._segment(node),
+                severity=severity,
+                location=Location(line=getattr(node, "lineno", None)),
+                evidence=evidence or self._segment(node),
                 callable=name,
             )
         )

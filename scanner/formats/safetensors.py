@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner.formats.interface import Analysis, Analyzer, Context
-from scanner.model import FactValue, Finding, Location, Severity
+from scanner.model import FactValue, Finding, Location
 from scanner.sources.interface import Node
 
 #: dtype -> size in *bits* (sub-byte float formats pack several values per byte)
@@ -76,93 +76,118 @@ class SafetensorsAnalyzer(Analyzer):
         size = node.blob.size
         found: list[Finding] = []
 
-        def add(
-            rule: str,
-            sev: Severity,
-            msg: str,
-            evidence: str | None = None,
-            ptr: str | None = None,
-            offset: int | None = None,
-        ) -> None:
-            found.append(
-                Finding(rule, sev, path, msg, Location(offset=offset, pointer=ptr), evidence, reference=_REF)
-            )
-
         if size < 8:
-            add("SAFETENSORS-TRUNC-001", Severity.HIGH, "The file is shorter than the 8-byte header length.")
+            found.append(
+                context.finding(
+                    "SAFETENSORS-TRUNC-001",
+                    path,
+                    "The file is shorter than the 8-byte header length.",
+                    reference=_REF,
+                )
+            )
             return Analysis(findings=tuple(found))
         (n,) = struct.unpack("<Q", node.blob.read_at(0, 8))
         if n > context.limits.max_header:
-            add(
-                "SAFETENSORS-HEADER-001",
-                Severity.HIGH,
-                f"The header length prefix ({n} bytes) exceeds the {context.limits.max_header}-byte limit; "
-                "a loader would try to allocate it.",
-                evidence=f"header length {n}",
-                offset=0,
+            found.append(
+                context.finding(
+                    "SAFETENSORS-HEADER-001",
+                    path,
+                    f"The header length prefix ({n} bytes) exceeds the "
+                    f"{context.limits.max_header}-byte limit; "
+                    "a loader would try to allocate it.",
+                    location=Location(offset=0),
+                    evidence=f"header length {n}",
+                    reference=_REF,
+                )
             )
             return Analysis(findings=tuple(found))
         if 8 + n > size:
-            add(
-                "SAFETENSORS-TRUNC-001",
-                Severity.HIGH,
-                f"The header length prefix ({n} bytes) runs past the end of the {size}-byte file.",
-                evidence=f"header length {n}",
-                offset=0,
+            found.append(
+                context.finding(
+                    "SAFETENSORS-TRUNC-001",
+                    path,
+                    f"The header length prefix ({n} bytes) runs past the end of the {size}-byte file.",
+                    location=Location(offset=0),
+                    evidence=f"header length {n}",
+                    reference=_REF,
+                )
             )
             return Analysis(findings=tuple(found))
         raw = node.blob.read_at(8, n)
-        header = _parse_header(raw, add)
+        header = _parse_header(raw, context, path, found)
         if header is None:
             return Analysis(findings=tuple(found))
-        tensors = _check_entries(header, add)
+        tensors = _check_entries(header, context, path, found)
         data_len = size - 8 - n
-        _check_layout(tensors, data_len, add)
+        _check_layout(tensors, data_len, context, path, found)
         return Analysis(findings=tuple(found), facts=_facts(tensors, header.get("__metadata__")))
 
 
-def _parse_header(raw: bytes, add: Any) -> dict[str, Any] | None:
+def _parse_header(raw: bytes, context: Context, path: str, found: list[Finding]) -> dict[str, Any] | None:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        add(
-            "SAFETENSORS-HEADER-002",
-            Severity.HIGH,
-            "The header is not valid UTF-8.",
-            evidence=str(exc),
-            offset=8 + exc.start,
+        found.append(
+            context.finding(
+                "SAFETENSORS-HEADER-002",
+                path,
+                "The header is not valid UTF-8.",
+                location=Location(offset=8 + exc.start),
+                evidence=str(exc),
+                reference=_REF,
+            )
         )
         return None
     if not text.startswith("{"):
-        add(
-            "SAFETENSORS-HEADER-002",
-            Severity.HIGH,
-            "The header does not start with a JSON object.",
-            evidence=repr(text[:40]),
-            offset=8,
+        found.append(
+            context.finding(
+                "SAFETENSORS-HEADER-002",
+                path,
+                "The header does not start with a JSON object.",
+                location=Location(offset=8),
+                evidence=repr(text[:40]),
+                reference=_REF,
+            )
         )
         return None
     try:
         header = json.loads(text, object_pairs_hook=_no_duplicates)
     except _Duplicate as dup:
-        add(
-            "SAFETENSORS-HEADER-003",
-            Severity.HIGH,
-            "The header repeats a key; JSON parsers disagree on which value wins, so the loader may "
-            "read a tensor the scan never saw.",
-            evidence=f"duplicate key {dup.args[0]!r}",
+        found.append(
+            context.finding(
+                "SAFETENSORS-HEADER-003",
+                path,
+                "The header repeats a key; JSON parsers disagree on which value wins, so the loader may "
+                "read a tensor the scan never saw.",
+                evidence=f"duplicate key {dup.args[0]!r}",
+                reference=_REF,
+            )
         )
         return None
     except (ValueError, RecursionError) as exc:
-        add("SAFETENSORS-HEADER-002", Severity.HIGH, "The header is not valid JSON.", evidence=str(exc)[:200])
+        found.append(
+            context.finding(
+                "SAFETENSORS-HEADER-002",
+                path,
+                "The header is not valid JSON.",
+                evidence=str(exc)[:200],
+                reference=_REF,
+            )
+        )
         return None
     if not isinstance(header, dict):
-        add("SAFETENSORS-HEADER-002", Severity.HIGH, "The header is not a JSON object.")
+        found.append(
+            context.finding(
+                "SAFETENSORS-HEADER-002", path, "The header is not a JSON object.", reference=_REF
+            )
+        )
         return None
     return header
 
 
-def _check_entries(header: dict[str, Any], add: Any) -> list[_Tensor]:
+def _check_entries(
+    header: dict[str, Any], context: Context, path: str, found: list[Finding]
+) -> list[_Tensor]:
     tensors: list[_Tensor] = []
     for name, entry in header.items():
         ptr = "/" + name.replace("~", "~0").replace("/", "~1")
@@ -170,22 +195,29 @@ def _check_entries(header: dict[str, Any], add: Any) -> list[_Tensor]:
             if not isinstance(entry, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in entry.items()
             ):
-                add(
-                    "SAFETENSORS-META-001",
-                    Severity.MEDIUM,
-                    "`__metadata__` must map strings to strings; other values are not what loaders expect.",
-                    evidence=json.dumps(entry)[:200],
-                    ptr=ptr,
+                found.append(
+                    context.finding(
+                        "SAFETENSORS-META-001",
+                        path,
+                        "`__metadata__` must map strings to strings; other values are not what "
+                        "loaders expect.",
+                        location=Location(pointer=ptr),
+                        evidence=json.dumps(entry)[:200],
+                        reference=_REF,
+                    )
                 )
             continue
         tensor = _tensor(name, entry)
         if isinstance(tensor, str):
-            add(
-                "SAFETENSORS-TENSOR-001",
-                Severity.HIGH,
-                f"Tensor {name!r} has a malformed entry: {tensor}.",
-                evidence=json.dumps(entry)[:200],
-                ptr=ptr,
+            found.append(
+                context.finding(
+                    "SAFETENSORS-TENSOR-001",
+                    path,
+                    f"Tensor {name!r} has a malformed entry: {tensor}.",
+                    location=Location(pointer=ptr),
+                    evidence=json.dumps(entry)[:200],
+                    reference=_REF,
+                )
             )
             continue
         bits = DTYPE_BITS[tensor.dtype]
@@ -194,13 +226,16 @@ def _check_entries(header: dict[str, Any], add: Any) -> list[_Tensor]:
             numel *= dim
         expected_bits = numel * bits
         if expected_bits % 8 or tensor.end - tensor.begin != expected_bits // 8:
-            add(
-                "SAFETENSORS-TENSOR-002",
-                Severity.HIGH,
-                f"Tensor {name!r} spans {tensor.end - tensor.begin} bytes but "
-                f"{tensor.dtype}×{list(tensor.shape)} needs {expected_bits / 8:g}.",
-                evidence=f"data_offsets [{tensor.begin}, {tensor.end}]",
-                ptr=ptr,
+            found.append(
+                context.finding(
+                    "SAFETENSORS-TENSOR-002",
+                    path,
+                    f"Tensor {name!r} spans {tensor.end - tensor.begin} bytes but "
+                    f"{tensor.dtype}×{list(tensor.shape)} needs {expected_bits / 8:g}.",
+                    location=Location(pointer=ptr),
+                    evidence=f"data_offsets [{tensor.begin}, {tensor.end}]",
+                    reference=_REF,
+                )
             )
         tensors.append(tensor)
     return tensors
@@ -227,38 +262,54 @@ def _is_uint(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
-def _check_layout(tensors: list[_Tensor], data_len: int, add: Any) -> None:
+def _check_layout(
+    tensors: list[_Tensor], data_len: int, context: Context, path: str, found: list[Finding]
+) -> None:
     cursor = 0
     for t in sorted(tensors, key=lambda t: (t.begin, t.end, t.name)):
         if t.end > data_len:
-            add(
-                "SAFETENSORS-TENSOR-002",
-                Severity.HIGH,
-                f"Tensor {t.name!r} ends at byte {t.end} of a {data_len}-byte data section (out of bounds).",
-                evidence=f"data_offsets [{t.begin}, {t.end}]",
+            found.append(
+                context.finding(
+                    "SAFETENSORS-TENSOR-002",
+                    path,
+                    f"Tensor {t.name!r} ends at byte {t.end} of a {data_len}-byte data section "
+                    "(out of bounds).",
+                    evidence=f"data_offsets [{t.begin}, {t.end}]",
+                    reference=_REF,
+                )
             )
         if t.begin < cursor:
-            add(
-                "SAFETENSORS-TENSOR-003",
-                Severity.HIGH,
-                f"Tensor {t.name!r} overlaps the tensor before it; two names alias the same bytes.",
-                evidence=f"begins at {t.begin}, previous ends at {cursor}",
+            found.append(
+                context.finding(
+                    "SAFETENSORS-TENSOR-003",
+                    path,
+                    f"Tensor {t.name!r} overlaps the tensor before it; two names alias the same bytes.",
+                    evidence=f"begins at {t.begin}, previous ends at {cursor}",
+                    reference=_REF,
+                )
             )
         elif t.begin > cursor:
-            add(
-                "SAFETENSORS-TENSOR-003",
-                Severity.HIGH,
-                f"{t.begin - cursor} bytes before tensor {t.name!r} belong to no tensor (hidden data).",
-                evidence=f"gap [{cursor}, {t.begin}]",
+            found.append(
+                context.finding(
+                    "SAFETENSORS-TENSOR-003",
+                    path,
+                    f"{t.begin - cursor} bytes before tensor {t.name!r} belong to no tensor (hidden data).",
+                    evidence=f"gap [{cursor}, {t.begin}]",
+                    reference=_REF,
+                )
             )
         cursor = max(cursor, t.end)
     if cursor < data_len:
-        add(
-            "SAFETENSORS-TRAILING-001",
-            Severity.HIGH,
-            f"{data_len - cursor} bytes follow the last tensor; no loader reads them, so they can carry a "
-            "hidden payload (a polyglot file).",
-            evidence=f"data section {data_len} bytes, tensors end at {cursor}",
+        found.append(
+            context.finding(
+                "SAFETENSORS-TRAILING-001",
+                path,
+                f"{data_len - cursor} bytes follow the last tensor; no loader reads them, so they can "
+                "carry a "
+                "hidden payload (a polyglot file).",
+                evidence=f"data section {data_len} bytes, tensors end at {cursor}",
+                reference=_REF,
+            )
         )
 
 

@@ -128,9 +128,8 @@ def analyze_saved_model(node: Node, context: Context) -> Analysis:
     if size > context.limits.max_header:
         return Analysis(
             findings=(
-                Finding(
+                context.finding(
                     "SCAN-LIMIT-001",
-                    Severity.MEDIUM,
                     path,
                     f"The SavedModel is larger than the {context.limits.max_header}-byte "
                     "metadata limit and was not inspected.",
@@ -142,12 +141,11 @@ def analyze_saved_model(node: Node, context: Context) -> Analysis:
     except WireError as exc:
         return Analysis(
             findings=(
-                Finding(
+                context.finding(
                     "TF-PARSE-001",
-                    Severity.HIGH,
                     path,
                     f"The SavedModel protobuf is malformed: {exc}.",
-                    Location(offset=0),
+                    location=Location(offset=0),
                 ),
             )
         )
@@ -157,12 +155,12 @@ def analyze_saved_model(node: Node, context: Context) -> Analysis:
         if op in deny:
             category, sev = deny[op]
             found.append(
-                Finding(
+                context.finding(
                     "TF-OP-001",
-                    sev,
                     path,
                     f"The graph uses the `{op}` operator ({category}) {count} time(s); running the "
                     "model executes it.",
+                    severity=sev,
                     evidence=op,
                     reference="https://www.tensorflow.org/api_docs/python/tf/raw_ops",
                 )

@@ -10,23 +10,23 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Collection, Mapping
 
-from scanner.model import Facts, FactValue, Finding, Location, Severity
+from scanner.formats.interface import Context
+from scanner.model import Facts, FactValue, Finding, Location
 
 
-def check_index(
-    path: str, doc: object, present: Collection[str], facts: Mapping[str, Facts]
-) -> list[Finding]:
-    """Findings for the index at ``path`` (parsed JSON ``doc``); ``present`` lists the tree's files."""
+def check_index(path: str, doc: object, present: Collection[str], context: Context) -> list[Finding]:
+    """Findings for the index at ``path`` (parsed JSON ``doc``); ``present`` lists the tree's files;
+    the shards' tensor tables come from ``context.facts``."""
+    facts = context.facts
     out: list[Finding] = []
-
-    def add(
-        msg: str, evidence: str | None = None, pointer: str | None = None, rule: str = "REPO-INDEX-002"
-    ) -> None:
-        out.append(Finding(rule, Severity.HIGH, path, msg, Location(pointer=pointer), evidence))
 
     weight_map = doc.get("weight_map") if isinstance(doc, dict) else None
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-        add("The shard index has no weight_map of tensor names to shard files.", rule="REPO-INDEX-001")
+        out.append(
+            context.finding(
+                "REPO-INDEX-001", path, "The shard index has no weight_map of tensor names to shard files."
+            )
+        )
         return out
     folder = posixpath.dirname(path)
     holders: dict[str, list[str]] = {}
@@ -34,10 +34,26 @@ def check_index(
     for shard in sorted(set(weight_map.values())):
         target = posixpath.normpath(posixpath.join(folder, shard))
         if shard.startswith("/") or ".." in shard.split("/"):
-            add("The shard index names a file outside the folder.", shard, "/weight_map")
+            out.append(
+                context.finding(
+                    "REPO-INDEX-002",
+                    path,
+                    "The shard index names a file outside the folder.",
+                    location=Location(pointer="/weight_map"),
+                    evidence=shard,
+                )
+            )
             continue
         if target not in present:
-            add("The shard index names a shard that is not in the folder.", shard, "/weight_map")
+            out.append(
+                context.finding(
+                    "REPO-INDEX-002",
+                    path,
+                    "The shard index names a shard that is not in the folder.",
+                    location=Location(pointer="/weight_map"),
+                    evidence=shard,
+                )
+            )
             continue
         tensors = tensor_names(facts.get(target, {}))
         if tensors is None:
@@ -47,20 +63,44 @@ def check_index(
             holders.setdefault(name, []).append(shard)
     for name, shards in sorted(holders.items()):
         if len(shards) > 1:
-            add(
-                f"Tensor {name!r} is stored in several shards; the loader's choice depends on load order.",
-                ", ".join(shards),
+            out.append(
+                context.finding(
+                    "REPO-INDEX-002",
+                    path,
+                    f"Tensor {name!r} is stored in several shards; the loader's choice depends on "
+                    "load order.",
+                    evidence=", ".join(shards),
+                )
             )
         elif name not in weight_map:
-            add(
-                f"Tensor {name!r} in {shards[0]} is missing from the index: bytes no loader declares.",
-                shards[0],
+            out.append(
+                context.finding(
+                    "REPO-INDEX-002",
+                    path,
+                    f"Tensor {name!r} in {shards[0]} is missing from the index: bytes no loader declares.",
+                    evidence=shards[0],
+                )
             )
         elif weight_map[name] != shards[0]:
-            add(f"The index puts {name!r} in {weight_map[name]}, but it is stored in {shards[0]}.", shards[0])
+            out.append(
+                context.finding(
+                    "REPO-INDEX-002",
+                    path,
+                    f"The index puts {name!r} in {weight_map[name]}, but it is stored in {shards[0]}.",
+                    evidence=shards[0],
+                )
+            )
     for name, shard in sorted(weight_map.items()):
         if name not in holders and shard in parsed:
-            add(f"The index maps {name!r} to {shard}, which does not hold it.", shard, "/weight_map")
+            out.append(
+                context.finding(
+                    "REPO-INDEX-002",
+                    path,
+                    f"The index maps {name!r} to {shard}, which does not hold it.",
+                    location=Location(pointer="/weight_map"),
+                    evidence=shard,
+                )
+            )
     return out
 
 

@@ -11,7 +11,7 @@ from scanner import __version__
 from scanner.model import Finding, ProbeResult, Report, Severity
 from scanner.probes.interface import ProbeOptions
 from scanner.probes.runner import probe_model
-from scanner.rules import load_rules
+from scanner.rules import finding, load_rules
 
 RULE_FOR_VERDICT = {"confirmed": "PROBE-BACKDOOR-001", "suspicious": "PROBE-BACKDOOR-002"}
 
@@ -35,24 +35,14 @@ def findings_for(result: ProbeResult, artifact: str) -> tuple[Finding, ...]:
             f"threshold {ev.get('threshold')})"
         )
         out.append(
-            Finding(
-                rule_id,
-                info.severity,
-                artifact,
-                f"{info.summary} {ev.get('why', '')}".strip(),
-                evidence=evidence,
-            )
+            finding(rule_id, artifact, f"{info.summary} {ev.get('why', '')}".strip(), evidence=evidence)
         )
     skipped = ev.get("stages_skipped")
     if isinstance(skipped, list) and skipped:
         info = rules.info("PROBE-INCOMPLETE-001")
         out.append(
-            Finding(
-                info.id,
-                info.severity,
-                artifact,
-                info.summary,
-                evidence="skipped: " + ", ".join(str(s) for s in skipped),
+            finding(
+                info.id, artifact, info.summary, evidence="skipped: " + ", ".join(str(s) for s in skipped)
             )
         )
     return tuple(out)

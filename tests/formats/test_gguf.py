@@ -104,7 +104,7 @@ def test_trailing_bytes_after_tensors(tmp_path: Path) -> None:
 
 def test_unsupported_version_is_not_clean(tmp_path: Path) -> None:
     (tmp_path / "m.gguf").write_bytes(b"GGUF" + struct.pack("<IQQ", 99, 0, 0))
-    assert _rules(scanner.scan(tmp_path / "m.gguf")) == {"GGUF-HEADER-001"}
+    assert _rules(scanner.scan(tmp_path / "m.gguf")) == {"GGUF-VERSION-001"}
 
 
 def test_parsing_is_the_same_across_read_window_boundaries(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from scanner import rules
 from scanner.detect import SNIFF_BYTES, sniff_bytes
 from scanner.formats.interface import Analysis, Analyzer, Context
 from scanner.formats.pickle import joblib
@@ -108,12 +109,11 @@ def scan_pickle(
         index = state.streams
         if index >= MAX_STREAMS:
             state.findings.append(
-                Finding(
+                rules.finding(
                     "PICKLE-LIMIT-001",
-                    Severity.MEDIUM,
                     artifact,
                     f"More than {MAX_STREAMS} pickle streams; the rest were not scanned.",
-                    Location(offset=pos, stream=index),
+                    location=Location(offset=pos, stream=index),
                 )
             )
             break
@@ -128,14 +128,13 @@ def scan_pickle(
                 blob, pos, artifact, policy, profile, index, dict(ext), max_opcodes, discard=True
             )
             found.append(
-                Finding(
+                rules.finding(
                     "PICKLE-FRAME-001",
-                    Severity.HIGH,
                     artifact,
                     "An opcode straddles a FRAME boundary, so pickle.loads and torch.load "
                     "read different opcodes from this stream (cpython#154848); both "
                     "readings were scanned.",
-                    Location(offset=pos, stream=index),
+                    location=Location(offset=pos, stream=index),
                 )
             )
             found.extend(alt.judge())
@@ -149,13 +148,12 @@ def scan_pickle(
             # Not a whole stream: garbage to pickle.load, but whatever parses before the break
             # still runs for a reader that goes on reading, so its findings are kept.
             state.findings.append(
-                Finding(
+                rules.finding(
                     "PICKLE-TRAILING-001",
-                    Severity.MEDIUM,
                     artifact,
                     "Bytes follow the pickle's STOP that are not a complete pickle "
                     "stream: data a loader ignores, or a payload for another reader.",
-                    Location(offset=pos, stream=index),
+                    location=Location(offset=pos, stream=index),
                     evidence=f"first bytes: {blob.read_at(pos, 16).hex()}",
                 )
             )
@@ -171,13 +169,12 @@ def scan_pickle(
         state.findings.extend(_nested(blob, rec, policy, max_opcodes, depth, artifact, state))
         if first_trailing:
             state.findings.append(
-                Finding(
+                rules.finding(
                     "PICKLE-STREAM-001",
-                    Severity.MEDIUM,
                     artifact,
                     "The file holds another pickle stream after the first STOP; a loader that reads on "
                     "runs it, and scanners that stop at the first STOP miss it.",
-                    Location(offset=pos, stream=index),
+                    location=Location(offset=pos, stream=index),
                 )
             )
         if not complete:
@@ -191,13 +188,12 @@ def scan_pickle(
             bad = _check_storage_tail(blob, pos, storages, machine.result)
             if bad:
                 state.findings.append(
-                    Finding(
+                    rules.finding(
                         "PICKLE-TORCH-001",
-                        Severity.MEDIUM,
                         artifact,
                         f"The raw storage data after a legacy PyTorch file's pickles "
                         f"does not match their storage table ({bad}).",
-                        Location(offset=pos, stream=index),
+                        location=Location(offset=pos, stream=index),
                     )
                 )
             break
@@ -210,13 +206,12 @@ def scan_pickle(
         )
     ):
         state.findings.append(
-            Finding(
+            rules.finding(
                 "PICKLE-TORCH-001",
-                Severity.MEDIUM,
                 artifact,
                 f"A legacy PyTorch file has {state.streams} pickle streams "
                 f"instead of {TORCH_LEGACY_STREAMS}.",
-                Location(offset=pos),
+                location=Location(offset=pos),
             )
         )
     return state, profile
@@ -234,12 +229,11 @@ def _end_finding(
     artifact: str, end: str, why: str | None, machine: Machine, index: int, prefix: str
 ) -> Finding:
     rule, text = _END_RULES[end]
-    return Finding(
+    return rules.finding(
         rule,
-        Severity.MEDIUM,
         artifact,
         prefix + text.format(why=why),
-        Location(offset=machine.op_offset, opcode_index=machine.op_index, stream=index),
+        location=Location(offset=machine.op_offset, opcode_index=machine.op_index, stream=index),
     )
 
 
@@ -276,12 +270,11 @@ def _nested(
         loc = Location(offset=offset, stream=rec.stream)
         if depth >= MAX_NESTED_DEPTH:
             out.append(
-                Finding(
+                rules.finding(
                     "PICKLE-LIMIT-001",
-                    Severity.MEDIUM,
                     artifact,
                     "Pickles nested deeper than the scan follows; the innermost was not scanned.",
-                    loc,
+                    location=loc,
                 )
             )
             continue
@@ -297,28 +290,28 @@ def _nested(
         worst = max((f.severity for f in state.findings), default=Severity.HIGH)
         names = ", ".join(list(state.callables)[:8]) or "nothing"
         out.append(
-            Finding(
+            rules.finding(
                 "PICKLE-NESTED-001",
-                max(worst, Severity.HIGH),
                 artifact,
                 f"The pickle deserializes a pickle embedded in a byte string with {func}; "
                 f"the embedded pickle reaches: {names}.",
-                loc,
+                severity=max(worst, Severity.HIGH),
+                location=loc,
                 evidence=f"{func}(<{inner.size} bytes>)",
                 callable=func,
             )
         )
         for f in state.findings:
             out.append(
-                Finding(
+                rules.finding(
                     f.rule_id,
-                    f.severity,
                     artifact,
                     f"In a pickle nested at offset {offset}: {f.message}",
-                    loc,
-                    f.evidence,
-                    f.callable,
-                    f.reference,
+                    severity=f.severity,
+                    location=loc,
+                    evidence=f.evidence,
+                    callable=f.callable,
+                    reference=f.reference,
                 )
             )
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from scanner import rules
 from scanner.formats.pickle.policy import CallablePolicy, CallableRule, has_dunder, is_class_name
 from scanner.formats.pickle.reader import StreamReader
 from scanner.formats.pickle.resolve import attribute_call, bytes_of, evaluate
@@ -212,16 +213,12 @@ class StreamRecorder:
         if n >= MAX_ANOMALIES_PER_RULE:
             return
         off, idx = self._where()
-        sev = Severity.MEDIUM if rule in ("PICKLE-EXT-001", "PICKLE-BUFFER-001") else Severity.HIGH
-        if rule == "PICKLE-BUFFER-001":
-            sev = Severity.LOW
         self.findings.append(
-            Finding(
+            rules.finding(
                 rule,
-                sev,
                 self.artifact,
                 message,
-                Location(offset=off, opcode_index=idx, stream=self.stream),
+                location=Location(offset=off, opcode_index=idx, stream=self.stream),
                 evidence=evidence,
                 callable=callable_name,
             )
@@ -305,13 +302,12 @@ class StreamRecorder:
                 out.append(finding)
         if self.overflow:
             out.append(
-                Finding(
+                rules.finding(
                     "PICKLE-LIMIT-001",
-                    Severity.MEDIUM,
                     self.artifact,
                     f"The stream reaches more than {MAX_USES} distinct callables; "
                     "the ones after that were not judged.",
-                    Location(stream=self.stream),
+                    location=Location(stream=self.stream),
                 )
             )
         return out
@@ -353,57 +349,54 @@ class StreamRecorder:
         if deny is not None:
             rule_id = _CATEGORY_RULE.get(deny.category, "PICKLE-GADGET-001")
             why = f": {deny.why}" if deny.why else ""
-            return Finding(
+            return rules.finding(
                 rule_id,
-                deny.severity,
                 self.artifact,
                 f"The pickle {verb} {t.full}{why}.",
-                loc,
-                evidence,
-                t.full,
-                deny.reference,
+                severity=deny.severity,
+                location=loc,
+                evidence=evidence,
+                callable=t.full,
+                reference=deny.reference,
             )
         if has_dunder(t.qualname):
-            return Finding(
+            return rules.finding(
                 "PICKLE-INTROSPECT-001",
-                Severity.HIGH,
                 self.artifact,
                 f"The pickle reaches {t.full} through a dunder attribute, the path "
                 "sandbox escapes take to builtins and other modules.",
-                loc,
-                evidence,
-                t.full,
+                location=loc,
+                evidence=evidence,
+                callable=t.full,
             )
         if allow is not None and allow.action == "class" and not use.with_args:
-            return Finding(
+            return rules.finding(
                 "PICKLE-CLASS-001",
-                Severity.LOW,
                 self.artifact,
                 f"The pickle rebuilds the class {t.full} (a whole-object checkpoint, not "
                 "plain weights); its code runs from the installed package.",
-                loc,
-                evidence,
-                t.full,
+                severity=Severity.LOW,
+                location=loc,
+                evidence=evidence,
+                callable=t.full,
             )
         if is_class_name(t.full) and not use.with_args:
-            return Finding(
+            return rules.finding(
                 "PICKLE-CLASS-001",
-                Severity.MEDIUM,
                 self.artifact,
                 f"The pickle imports and rebuilds the class {t.full}, which is not on the "
                 f"{self.profile} allowlist; loading runs whatever that class defines.",
-                loc,
-                evidence,
-                t.full,
+                location=loc,
+                evidence=evidence,
+                callable=t.full,
             )
-        return Finding(
+        return rules.finding(
             "PICKLE-UNKNOWN-001",
-            Severity.MEDIUM,
             self.artifact,
             f"The pickle {verb} {t.full}, which is not on the allowlist for {self.profile} files.",
-            loc,
-            evidence,
-            t.full,
+            location=loc,
+            evidence=evidence,
+            callable=t.full,
         )
 
 
