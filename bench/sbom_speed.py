@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sbom import render_sbom
-from scanner.engine import scan_target
+from scanner.api import scan as scan_target
 
 
 def best_of(n: int, func: Callable[[], object]) -> float:

@@ -163,7 +163,7 @@ def signature_text(report: Report) -> str | None:
 
 
 def verdict_properties(report: Report, policy: Policy) -> tuple[tuple[str, str], ...]:
-    verdict = report.verdict(policy)
+    verdict = policy.judge(report)
     props = [
         (prop("verdict"), "pass" if verdict.passed else "fail"),
         (prop("fail-on"), verdict.fail_on.label if verdict.fail_on is not None else "never"),

@@ -3,8 +3,9 @@
 Embedding API::
 
     import scanner
-    report = scanner.scan("path/to/model")          # -> scanner.model.Report
-    verdict = report.verdict(scanner.Policy.default())
+    policy = scanner.Policy.default()               # or scanner.load_policy("policy.yaml")
+    report = scanner.scan("path/to/model", policy)  # -> scanner.model.Report
+    verdict = policy.judge(report)
 """
 
 from __future__ import annotations
@@ -13,6 +14,17 @@ __version__ = "0.1.0"
 
 from scanner.api import scan
 from scanner.model import Finding, Report, Severity, Verdict
-from scanner.policy import Policy
+from scanner.policy import Policy, PolicyError, load_policy, resolve_policy
 
-__all__ = ["Finding", "Policy", "Report", "Severity", "Verdict", "__version__", "scan"]
+__all__ = [
+    "Finding",
+    "Policy",
+    "PolicyError",
+    "Report",
+    "Severity",
+    "Verdict",
+    "__version__",
+    "load_policy",
+    "resolve_policy",
+    "scan",
+]

@@ -14,14 +14,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from scanner import __version__
-from scanner.engine import scan_target
+from scanner import __version__, pipeline
 from scanner.model import Artifact, Facts, Finding, Report, Severity
-from scanner.policy import Policy, PolicyError, parse_fail_on
+from scanner.pipeline import ScanOptions
+from scanner.policy import PolicyError, parse_fail_on, resolve_policy
 from scanner.report.markdown import summary_markdown
 from scanner.report.sarif import SarifRenderer
 from scanner.rules import RulesError
 from scanner.sources import SourceError
+from signatures.errors import SignatureError
 
 
 def targets_from(env: Mapping[str, str]) -> list[str]:
@@ -71,17 +72,21 @@ def run(env: Mapping[str, str]) -> int:
         targets = targets_from(env)
         if not targets:
             raise ValueError("give at least one of the 'paths' or 'repos' inputs")
-        policy = Policy.from_file(env["MS_POLICY"]) if env.get("MS_POLICY") else Policy.default()
+        policy = resolve_policy(env.get("MS_POLICY") or None, targets)
         if env.get("MS_FAIL_ON"):
             policy = policy.with_fail_on(parse_fail_on(env["MS_FAIL_ON"]))
-        reports = [scan_target(t, hash_files=bool(env.get("MS_SBOM"))) for t in targets]
-    except (SourceError, PolicyError, RulesError, ValueError) as exc:
+        options = ScanOptions(policy=policy, hash_files=bool(env.get("MS_SBOM")))
+        reports = [pipeline.scan(t, options) for t in targets]
+    except (SourceError, PolicyError, RulesError, SignatureError, ValueError) as exc:
         print(f"modelscan: {exc}", file=sys.stderr)
         _write_outputs(env, {"verdict": "error", "findings": "0"})
         _append(env.get("GITHUB_STEP_SUMMARY"), f"## modelscan: ⚠️ could not scan\n\n{exc}\n")
         return 2
     report = merge(reports)
-    verdict = report.verdict(policy)
+    # each target is judged on its own (its signature is its own); the merged report only
+    # carries them into one SARIF run and one summary
+    passed = all(policy.judge(r).passed for r in reports)
+    verdict = policy.judge(report)
     links: dict[str, str] = {}
     sarif_path = env.get("MS_SARIF", "modelscan.sarif")
     if sarif_path:
@@ -98,13 +103,13 @@ def run(env: Mapping[str, str]) -> int:
     at_threshold = 0
     if verdict.fail_on is not None:
         at_threshold = sum(n for label, n in verdict.counts.items() if _rank(label) >= verdict.fail_on)
-    outputs.update(verdict="pass" if verdict.passed else "fail", findings=str(at_threshold))
+    outputs.update(verdict="pass" if passed else "fail", findings=str(at_threshold))
     _write_outputs(env, outputs)
     _append(env.get("GITHUB_STEP_SUMMARY"), summary_markdown(report, policy, links))
     print(
         f"modelscan {__version__}: {outputs['verdict']} ({at_threshold} finding(s) at or above the threshold)"
     )
-    return 0 if verdict.passed else 1
+    return 0 if passed else 1
 
 
 def _rank(label: str) -> Severity:

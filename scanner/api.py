@@ -1,16 +1,18 @@
-"""The Python API for platforms that embed the scanner.
+"""The Python API for platforms that embed the scanner: a few lines over ``scanner.pipeline``.
 
 ::
 
     import scanner
-    report = scanner.scan("models/tiny")                    # never executes what it reads
-    verdict = report.verdict(scanner.Policy.from_file("policy.yaml"))
+    policy = scanner.load_policy("policy.yaml")          # validated; PolicyError names the line
+    report = scanner.scan("models/tiny", policy=policy)  # never executes what it reads
+    verdict = policy.judge(report)
     if not verdict.passed:
         raise SystemExit("; ".join(verdict.reasons))
 
-``scan`` raises ``scanner.sources.SourceError`` when the target cannot be read and
-``scanner.rules.RulesError`` when a ``rules_dirs`` folder holds a malformed rule file;
-everything wrong *inside* the model (unparseable, truncated, unknown format) is a finding.
+``scan`` raises ``scanner.sources.SourceError`` when the target cannot be read,
+``scanner.rules.RulesError`` when a ``rules_dirs`` folder holds a malformed rule file and
+``signatures.SignatureError`` when the policy names a signer that cannot be used (an
+unreadable key); everything wrong *inside* the model is a finding.
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from scanner.engine import ProgressCallback, scan_target
+from scanner.engine import ProgressCallback
 from scanner.formats.interface import Limits
 from scanner.model import Report
+from scanner.pipeline import ScanOptions
+from scanner.pipeline import scan as run_pipeline
+from scanner.policy import Policy
 
 
 def scan(
     target: str | Path,
-    policy: object | None = None,
+    policy: Policy | None = None,
     rules_dirs: Sequence[str | Path] = (),
     limits: Limits | None = None,
     progress: ProgressCallback | None = None,
@@ -33,13 +38,18 @@ def scan(
 ) -> Report:
     """Scan a local file or folder (or any target a registered source accepts).
 
-    ``policy`` (a ``scanner.Policy``) is accepted for symmetry with the CLI: it does not change
-    what is found, only how ``report.verdict(policy)`` judges it, so one report can be judged
-    by several policies. ``rules_dirs`` adds rule folders (``--rules``). ``hash_files`` computes
-    each file's SHA-256 into ``Artifact.sha256`` (reads every byte; the static scan alone
-    reads only metadata and pickles). ``progress`` is called after each top-level file.
+    ``policy`` is the policy the report will be judged by (``policy.judge(report)``; the
+    built-in one when None): a signer it names is verified and required, exactly as the
+    command line does. The API does not look for ``.modelscan.yaml`` (pass
+    ``scanner.resolve_policy(None, [target])`` for that). ``rules_dirs`` adds rule folders
+    (``--rules``); ``hash_files`` records each file's SHA-256 (reads every byte);
+    ``progress`` is called after each top-level file.
     """
-    del policy  # the verdict is computed on demand: report.verdict(policy)
-    return scan_target(
-        str(target), rules_dirs=rules_dirs, limits=limits, progress=progress, hash_files=hash_files
+    options = ScanOptions(
+        policy=policy,
+        rules_dirs=tuple(str(d) for d in rules_dirs),
+        limits=limits or Limits(),
+        hash_files=hash_files,
+        progress=progress,
     )
+    return run_pipeline(str(target), options)

@@ -10,24 +10,25 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import click
 
-from scanner import __version__
-from scanner.api import scan as scan_api
+from scanner import __version__, pipeline
 from scanner.engine import Progress
 from scanner.model import Report
-from scanner.policy import Policy, PolicyError, parse_fail_on
+from scanner.pipeline import ScanOptions
+from scanner.policy import Policy, PolicyError, parse_fail_on, resolve_policy
 from scanner.report import RENDERER_MODULES, Renderer, renderer_for
 from scanner.report.sarif import SarifRenderer
 from scanner.report.text import TextRenderer
 from scanner.rules import RulesError, load_rules
 from scanner.sources import SourceError
-from signatures.commands import SignatureOptions, scan_signature, sign, signature_options, trust, verify
+from signatures.commands import SignatureOptions, sign, signature_options, trust, verify
+from signatures.errors import SignatureError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., object])
@@ -156,22 +157,19 @@ def scan(
     One target per command, so one report, one verdict and one SARIF run per target; scan
     several models with several commands (each exit code then speaks for one model).
     """
-    policy = load_policy(policy_file, fail_on)
+    policy = signing.over(load_policy(policy_file, fail_on, rules_dirs, [target]))
     check_writable(output)
     check_writable(sbom_file)
     with handled_errors(), progress_bar(enabled=not no_progress) as on_progress:
-        if target.startswith("hf://") and not (hash_files or sbom_file):
-            from scanner.pull import scan_hub  # remote scan, cached per commit
-
-            report = scan_hub(target, rules_dirs, use_cache=not no_cache, progress=on_progress)
-        else:
-            report = scan_api(
-                target,
-                rules_dirs=rules_dirs,
-                progress=on_progress,
-                hash_files=hash_files or sbom_file is not None,
-            )
-    report, policy = scan_signature(report, policy, target, signing)
+        options = ScanOptions(
+            policy=policy,
+            rules_dirs=rules_dirs,
+            hash_files=hash_files or sbom_file is not None,
+            signature_file=signing.signature,
+            use_cache=not no_cache,
+            progress=on_progress,
+        )
+        report = pipeline.scan(target, options)
     if sbom_file:
         write_bom(report, policy, sbom_file, "cyclonedx", "1.6", xml=False)
     sys.exit(emit(report, policy, fmt, output, rules_dirs))
@@ -253,13 +251,15 @@ def sbom(
         sys.exit(EXIT_OK)
     if not target:
         raise UsageFailure("give a TARGET to describe, or --check FILE to score an existing AI-BOM")
-    policy = load_policy(policy_file, fail_on)
+    policy = signing.over(load_policy(policy_file, fail_on, rules_dirs, [target]))
     check_writable(output)
     with handled_errors():
-        report = scan_api(target, rules_dirs=rules_dirs, hash_files=True)
-    report, policy = scan_signature(report, policy, target, signing)
+        options = ScanOptions(
+            policy=policy, rules_dirs=rules_dirs, hash_files=True, signature_file=signing.signature
+        )
+        report = pipeline.scan(target, options)
     write_bom(report, policy, output, fmt, spec_version, xml)
-    sys.exit(EXIT_OK if report.verdict(policy).passed else EXIT_FINDINGS)
+    sys.exit(EXIT_OK if policy.judge(report).passed else EXIT_FINDINGS)
 
 
 def write_bom(
@@ -310,6 +310,7 @@ def list_rules(rules_dirs: tuple[str, ...], fmt: str) -> None:
                     "id": r.id,
                     "name": r.name,
                     "severity": r.severity.label,
+                    "severities": [s.label for s in r.severities],
                     "summary": r.summary,
                     "help": r.help,
                     "cwe": list(r.cwe),
@@ -332,6 +333,7 @@ def list_rules(rules_dirs: tuple[str, ...], fmt: str) -> None:
 @click.option("--all", "take_all", is_flag=True, help="Also take pickle weights duplicated by safetensors.")
 @click.option("--no-cache", is_flag=True, help="Rescan even if this commit's result is cached.")
 @scan_options
+@signature_options
 def pull(
     repo: str,
     dest: str | None,
@@ -345,6 +347,7 @@ def pull(
     policy_file: str | None,
     rules_dirs: tuple[str, ...],
     no_progress: bool,
+    signing: SignatureOptions,
 ) -> None:
     """Scan hub repo REPO (org/name[@revision]) remotely; download it only if it passes.
 
@@ -354,12 +357,18 @@ def pull(
     from scanner import pull as puller
     from scanner.sources.hf import parse_hub_target
 
-    policy = load_policy(policy_file, fail_on)
+    policy = signing.over(load_policy(policy_file, fail_on, rules_dirs, []))
     check_writable(output)
     with handled_errors():
         ref = parse_hub_target(repo, bare=True)
         options = puller.PullOptions(
-            Path(dest or ref.repo_id.split("/")[1]), include, exclude, take_all, not no_cache, rules_dirs
+            Path(dest or ref.repo_id.split("/")[1]),
+            include,
+            exclude,
+            take_all,
+            not no_cache,
+            rules_dirs,
+            signature_file=signing.signature,
         )
         result = puller.pull(ref, policy, options, lambda line: click.echo(line, err=True))
     emit(result.report, policy, fmt, output)
@@ -413,10 +422,10 @@ def probe(
 
     Verdict: confirmed | suspicious | no-finding (never "clean"); exit 1 on confirmed or suspicious.
     """
-    from scanner.probes import ProbeError, ProbeOptions, probe_report
+    from scanner.probes import ProbeError, ProbeOptions
     from scanner.probes.report import render_text
 
-    policy = load_policy(policy_file, None)
+    policy = load_policy(policy_file, None, (), [])
     check_writable(output)
     options = ProbeOptions(
         base=base,
@@ -428,7 +437,7 @@ def probe(
     )
     with handled_errors():
         try:
-            report = probe_report(model, options)
+            report = pipeline.scan(model, ScanOptions(policy=policy, static=False, probe=options))
         except ProbeError as exc:
             raise UsageFailure(str(exc)) from None
     if fmt != "text":
@@ -438,12 +447,16 @@ def probe(
         Path(output).write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
-    sys.exit(EXIT_OK if report.verdict(policy).passed else EXIT_FINDINGS)
+    sys.exit(EXIT_OK if policy.judge(report).passed else EXIT_FINDINGS)
 
 
-def load_policy(policy_file: str | None, fail_on: str | None) -> Policy:
+def load_policy(
+    policy_file: str | None, fail_on: str | None, rules_dirs: Sequence[str], targets: Sequence[str]
+) -> Policy:
+    """``--policy`` or the ``.modelscan.yaml`` discovered for ``targets`` (validated against
+    the schema and the rules' catalog), with ``--fail-on`` over it; a bad policy is exit 2."""
     try:
-        policy = Policy.from_file(policy_file) if policy_file else Policy.default()
+        policy = resolve_policy(policy_file, targets, load_rules(rules_dirs))
     except (PolicyError, RulesError) as exc:
         raise UsageFailure(str(exc)) from None
     return policy.with_fail_on(parse_fail_on(fail_on)) if fail_on else policy
@@ -488,7 +501,7 @@ def emit(
             raise UsageFailure(f"cannot write {output}: {exc.strerror}") from None
     else:
         click.echo(text, nl=False)
-    return EXIT_OK if report.verdict(policy).passed else EXIT_FINDINGS
+    return EXIT_OK if policy.judge(report).passed else EXIT_FINDINGS
 
 
 @contextmanager
@@ -496,7 +509,7 @@ def handled_errors() -> Iterator[None]:
     """Known failures become one clear line and exit 2, never a traceback."""
     try:
         yield
-    except (SourceError, RulesError, PolicyError) as exc:
+    except (SourceError, RulesError, PolicyError, SignatureError) as exc:
         raise UsageFailure(str(exc)) from None
     except KeyboardInterrupt:
         raise UsageFailure("interrupted") from None
@@ -610,12 +623,18 @@ def serve(
         raise UsageFailure("--client-ca needs --tls-cert and --tls-key")
     try:
         config = service.build_config(
-            load_policy(policy_file, None), rules_dirs, db, token_file, deadline, workers, client_ca
+            load_policy(policy_file, None, rules_dirs, []),
+            rules_dirs,
+            db,
+            token_file,
+            deadline,
+            workers,
+            client_ca,
         )
         if config.tokens.empty:
             raise UsageFailure("no API tokens: set MODELSCAN_API_TOKENS or pass --token-file")
         service.serve(config, host, port, tls_cert, tls_key, client_ca)
-    except (TokenFileError, StoreError) as exc:
+    except (TokenFileError, StoreError, PolicyError, RulesError) as exc:
         raise UsageFailure(str(exc)) from None
 
 

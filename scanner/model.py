@@ -230,10 +230,3 @@ class Report:
     """Digest of the rule set used, so cached results can be invalidated."""
     started_at: str = ""
     """ISO-8601 UTC time the scan started."""
-
-    def verdict(self, policy: object | None = None) -> Verdict:
-        """Judge this report with ``policy`` (a ``scanner.policy.Policy``; default policy if None)."""
-        from scanner.policy import Policy
-
-        chosen = policy if isinstance(policy, Policy) else Policy.default()
-        return chosen.judge(self)

@@ -17,16 +17,15 @@ import os
 import posixpath
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from scanner import __version__, cache
-from scanner.engine import ProgressCallback, scan_target, scan_tree
+from scanner import pipeline
 from scanner.model import Finding, Report, Severity
+from scanner.pipeline import ScanOptions
 from scanner.policy import Policy
-from scanner.rules import load_rules
+from scanner.rules import finding
 from scanner.sources.hf import (
     HubAccessError,
     HubFile,
@@ -35,7 +34,6 @@ from scanner.sources.hf import (
     check_access,
     explain_hub_error,
     fetch_snapshot,
-    parse_hub_target,
     tree_from_snapshot,
 )
 from scanner.sources.interface import SourceError
@@ -74,6 +72,8 @@ class PullOptions:
     use_cache: bool = True
     rules_dirs: tuple[str, ...] = ()
     token: str | bool | None = None
+    signature_file: str | None = None
+    """The signature to verify the download against instead of its ``model.sig`` (``--signature``)."""
 
 
 @dataclass(frozen=True)
@@ -119,54 +119,16 @@ def select_files(
     return Selection(tuple(kept), tuple(skipped))
 
 
-def remote_scan(snapshot: HubSnapshot, selection: Selection, options: PullOptions, log: Log) -> Report:
-    """Scan the selected files of the pinned commit with range reads (cached per commit)."""
-    paths = [f.path for f in selection.files]
-    key = cache.cache_key(
-        snapshot.ref.repo_id, snapshot.commit, __version__, load_rules(options.rules_dirs).digest, paths
-    )
-    if options.use_cache and (hit := _cached(key)) is not None:
-        log(f"using the cached result for {snapshot.ref.repo_id}@{snapshot.commit[:12]}")
-        report = hit
-    else:
-        tree = tree_from_snapshot(snapshot, options.token, frozenset(paths))
-        report = scan_tree(tree, options.rules_dirs)
-        if options.use_cache:
-            cache.store(key, report)
-    return _with_findings(report, _skipped_findings(selection.skipped))
-
-
-def scan_hub(
-    target: str,
-    rules_dirs: Sequence[str] = (),
-    use_cache: bool = True,
-    progress: ProgressCallback | None = None,
+def remote_scan(
+    snapshot: HubSnapshot, selection: Selection, policy: Policy, options: PullOptions, log: Log
 ) -> Report:
-    """``modelscan scan hf://…``: the remote scan of a whole repo, cached per commit."""
-    snapshot = fetch_snapshot(parse_hub_target(target))
-    check_access(snapshot)
-    key = cache.cache_key(
-        snapshot.ref.repo_id,
-        snapshot.commit,
-        __version__,
-        load_rules(rules_dirs).digest,
-        [f.path for f in snapshot.files],
-    )
-    if use_cache and (hit := _cached(key)) is not None:
-        return replace(hit, target=target)
-    report = scan_tree(tree_from_snapshot(snapshot), rules_dirs, progress=progress)
-    if use_cache:
-        cache.store(key, report)
-    return report
-
-
-def _cached(key: str) -> Report | None:
-    """A cached report as this run's: it read nothing, and its only phase was the lookup."""
-    t0 = time.perf_counter()
-    hit = cache.load(key)
-    if hit is None:
-        return None
-    return replace(hit, bytes_read=0, timings={"cache": round(time.perf_counter() - t0, 6)})
+    """Scan the selected files of the pinned commit with range reads (cached per commit)."""
+    tree = tree_from_snapshot(snapshot, options.token, frozenset(f.path for f in selection.files))
+    scan_options = ScanOptions(policy=policy, rules_dirs=options.rules_dirs, use_cache=options.use_cache)
+    report = pipeline.scan(tree, scan_options)
+    if "cache" in report.timings:
+        log(f"using the cached result for {snapshot.ref.repo_id}@{snapshot.commit[:12]}")
+    return _with_findings(report, _skipped_findings(selection.skipped))
 
 
 def pull(ref: HubRef, policy: Policy, options: PullOptions, log: Log) -> PullResult:
@@ -185,10 +147,10 @@ def pull(ref: HubRef, policy: Policy, options: PullOptions, log: Log) -> PullRes
     )
     for path in selection.skipped:
         log(f"skipping {path}: pickle weights duplicated by safetensors (use --all to take it)")
-    report = remote_scan(snapshot, selection, options, log)
+    report = remote_scan(snapshot, selection, policy, options, log)
     # A required signature is checked on the downloaded bytes (the remote scan reads no
     # model.sig contents), so the remote stage judges the findings only.
-    if not report.verdict(replace(policy, require_signature=False)).passed:
+    if not policy.findings_only().judge(report).passed:
         return PullResult(report, False, "remote-scan", None, selection.skipped)
     return _download_verify_install(snapshot, selection, policy, options, report, log)
 
@@ -205,7 +167,7 @@ def refusal_lines(result: PullResult, policy: Policy) -> list[str]:
         "local-scan": "the local rescan",
     }.get(result.stage, result.stage)
     lines = [f"refused by {stage}; nothing was written to the destination"]
-    lines += [f"  {reason}" for reason in result.report.verdict(policy).reasons if "signature" in reason]
+    lines += [f"  {reason}" for reason in policy.judge(result.report).reasons if "signature" in reason]
     threshold = policy.fail_on if result.stage != "verify" else Severity.HIGH
     for f in result.report.findings:
         counted = policy.effective(f)
@@ -227,15 +189,22 @@ def _download_verify_install(
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.modelscan-pull-", dir=dest.parent))
     try:
         downloaded = _download(snapshot, selection, options)
-        digest_findings = _copy_and_verify(selection, downloaded, staging)
+        measured, digest_findings = _copy_and_verify(selection, downloaded, staging)
         if digest_findings:
             refused = _with_findings(remote, digest_findings)
             return PullResult(refused, False, "verify", None, selection.skipped)
         log(f"all {len(selection.files)} file(s) match the hub's digests; rescanning locally")
-        local = scan_target(str(staging), rules_dirs=options.rules_dirs, hash_files=False)
+        # The signature step runs on the downloaded bytes: a signer the policy names (or
+        # --key/--identity/... on the command line) must have signed exactly these files.
+        rescan = ScanOptions(
+            policy=policy,
+            rules_dirs=options.rules_dirs,
+            measured_sha256=measured,
+            signature_file=options.signature_file,
+        )
+        local = pipeline.scan(str(staging), rescan)
         local = _pinned(local, snapshot, selection, remote)
-        local = _with_signature(local, staging, policy)
-        if not local.verdict(policy).passed:
+        if not policy.judge(local).passed:
             return PullResult(local, False, "local-scan", None, selection.skipped)
         from scanner.report import renderer_for
 
@@ -282,16 +251,19 @@ def _download(snapshot: HubSnapshot, selection: Selection, options: PullOptions)
     return Path(str(folder))
 
 
-def _copy_and_verify(selection: Selection, downloaded: Path, staging: Path) -> tuple[Finding, ...]:
-    """Copy each selected file into staging, hashing the very bytes written."""
+def _copy_and_verify(
+    selection: Selection, downloaded: Path, staging: Path
+) -> tuple[dict[str, str], tuple[Finding, ...]]:
+    """Copy each selected file into staging, hashing the very bytes written: their SHA-256
+    per path, and a finding for each file the hub's digest disagrees with."""
+    measured: dict[str, str] = {}
     findings: list[Finding] = []
     for f in selection.files:
         src = downloaded / f.path
         if not src.is_file():
             findings.append(
-                Finding(
+                finding(
                     "HUB-MISSING-001",
-                    Severity.HIGH,
                     f.path,
                     "The hub lists this file for the pinned commit but the download did not deliver it.",
                 )
@@ -300,13 +272,13 @@ def _copy_and_verify(selection: Selection, downloaded: Path, staging: Path) -> t
         target = staging / f.path
         target.parent.mkdir(parents=True, exist_ok=True)
         sha256, sha1 = _copy_hashing(src, target, f.size)
+        measured[f.path] = sha256
         expected: str | None = f.sha256 if f.sha256 is not None else f.blob_id
         actual, kind = (sha256, "LFS sha256") if f.sha256 is not None else (sha1, "git blob id")
         if expected is not None and actual != expected.lower():
             findings.append(
-                Finding(
+                finding(
                     "HUB-DIGEST-001",
-                    Severity.CRITICAL,
                     f.path,
                     f"The downloaded bytes do not match the hub's {kind}: they are not the bytes that "
                     "were scanned.",
@@ -314,7 +286,7 @@ def _copy_and_verify(selection: Selection, downloaded: Path, staging: Path) -> t
                 )
             )
             _evict(src)
-    return tuple(findings)
+    return measured, tuple(findings)
 
 
 def _copy_hashing(src: Path, dst: Path, size: int) -> tuple[str, str]:
@@ -339,11 +311,10 @@ def _evict(path: Path) -> None:
 
 
 def _pinned(local: Report, snapshot: HubSnapshot, selection: Selection, remote: Report) -> Report:
-    """The local rescan, reported as the pinned hub revision, with verified digests recorded."""
+    """The local rescan, reported as the pinned hub revision, with the hub's digests beside the
+    measured ones (they agreed, or the pull stopped at the digest check)."""
     digests = {f.path: f.sha256 for f in selection.files}
-    artifacts = tuple(
-        replace(a, expected_sha256=digests.get(a.path), sha256=digests.get(a.path)) for a in local.artifacts
-    )
+    artifacts = tuple(replace(a, expected_sha256=digests.get(a.path)) for a in local.artifacts)
     skipped = tuple(f for f in remote.findings if f.rule_id == "HUB-SKIPPED-001")
     return _with_findings(
         replace(
@@ -357,33 +328,12 @@ def _pinned(local: Report, snapshot: HubSnapshot, selection: Selection, remote: 
     )
 
 
-def _with_signature(report: Report, staging: Path, policy: Policy) -> Report:
-    """Verify the downloaded folder's ``model.sig`` (or require one) as ``scan`` does; the
-    signer comes from the policy file's ``signatures:`` section. The verifier reuses the
-    digests already checked against the hub, so no file is read twice."""
-    from signatures.paths import default_signature_path
-
-    if not policy.require_signature and not default_signature_path(staging).is_file():
-        return report
-    from signatures.policy_file import load_signature_policy
-    from signatures.scan_step import attach_signature
-
-    from_file = load_signature_policy(policy.source) if Path(policy.source).is_file() else None
-    method = from_file.method if from_file is not None else None
-    return attach_signature(report, str(staging), method, None, policy.require_signature)
-
-
 def _skipped_findings(paths: Sequence[str]) -> tuple[Finding, ...]:
-    return tuple(
-        Finding(
-            "HUB-SKIPPED-001",
-            Severity.INFO,
-            p,
-            "Not downloaded: pickle weights that duplicate this folder's safetensors "
-            "weights (use --all to take them).",
-        )
-        for p in paths
+    message = (
+        "Not downloaded: pickle weights that duplicate this folder's safetensors weights "
+        "(use --all to take them)."
     )
+    return tuple(finding("HUB-SKIPPED-001", p, message) for p in paths)
 
 
 def _with_findings(report: Report, extra: Sequence[Finding]) -> Report:
@@ -406,6 +356,5 @@ __all__ = [
     "PullResult",
     "pull",
     "refusal_lines",
-    "scan_hub",
     "select_files",
 ]

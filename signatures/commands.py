@@ -1,4 +1,5 @@
-"""The ``verify``, ``sign`` and ``trust`` commands, and the signature options of ``scan``.
+"""The ``verify``, ``sign`` and ``trust`` commands, and the signature options of ``scan``,
+``pull`` and ``sbom`` (which the pipeline's signature step carries out).
 
 Each command is a few lines over the library; ``scanner/cli.py`` registers them. Exit codes:
 0 verified (or signed), 1 not verified (the reason is printed), 2 could not run.
@@ -14,17 +15,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from scanner.model import Report, SignatureResult
-from scanner.policy import Policy
+from scanner.model import SignatureResult
+from scanner.policy import GitHubSigner, Policy, Signer, SignerIdentity
 from signatures.errors import SignatureError
-
-if TYPE_CHECKING:
-    from signatures.policy import IdentityPolicy
-    from signatures.verify import Method
+from signatures.signer import method_for
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,38 +50,36 @@ class SignatureOptions:
     signature: str | None = None
     require_signature: bool = False
 
-    def method(self) -> Method | None:
-        # Imported here: sigstore is slow to import and most CLI runs never verify.
-        from signatures.verify import CertificateMethod, KeylessMethod, KeyMethod
-
-        """The verification method these options ask for; ``None`` when none was given."""
-        keyless = bool(self.identities or self.identity_regexes or self.github_repository)
-        chosen = [keyless, self.key is not None, bool(self.certificate_chain)]
-        if sum(chosen) > 1:
+    def signer(self) -> Signer:
+        """Who these options name as the signer (an empty ``Signer`` when none was given);
+        ``SignatureError`` for options that do not make one signer."""
+        if (self.identities or self.identity_regexes) and not self.issuer:
+            raise SignatureError("--identity and --identity-regex need --issuer (the OIDC issuer URL)")
+        issuer = str(self.issuer)
+        signer = Signer(
+            identities=tuple(SignerIdentity(issuer, identity=i) for i in self.identities)
+            + tuple(SignerIdentity(issuer, identity_regex=r) for r in self.identity_regexes),
+            github=(
+                GitHubSigner(self.github_repository, self.github_ref, self.github_workflow)
+                if self.github_repository
+                else None
+            ),
+            key=self.key,
+            certificate_chain=self.certificate_chain,
+            subjects=self.subjects,
+            trust_root=self.trust_root,
+        )
+        if len(signer.methods) > 1:
             raise SignatureError("choose one of --identity/--issuer, --key or --certificate-chain")
-        if self.key is not None:
-            return KeyMethod(Path(self.key))
-        if self.certificate_chain:
-            return CertificateMethod(tuple(Path(p) for p in self.certificate_chain), self.subjects)
-        if not keyless:
-            return None
-        return KeylessMethod(self._identity_policy(), Path(self.trust_root) if self.trust_root else None)
+        return signer
 
-    def _identity_policy(self) -> IdentityPolicy:
-        from signatures.policy import AllOf, AnyOf, GitHubRepository, Identity, IdentityRegex
-
-        alternatives: list[IdentityPolicy] = []
-        if self.identities or self.identity_regexes:
-            if not self.issuer:
-                raise SignatureError("--identity and --identity-regex need --issuer (the OIDC issuer URL)")
-            alternatives += [Identity(i, self.issuer) for i in self.identities]
-            alternatives += [IdentityRegex(p, self.issuer) for p in self.identity_regexes]
-        required: list[IdentityPolicy] = []
-        if alternatives:
-            required.append(alternatives[0] if len(alternatives) == 1 else AnyOf(tuple(alternatives)))
-        if self.github_repository:
-            required.append(GitHubRepository(self.github_repository, self.github_ref, self.github_workflow))
-        return required[0] if len(required) == 1 else AllOf(tuple(required))
+    def over(self, policy: Policy) -> Policy:
+        """``policy`` with these options applied: a signer named here replaces the policy's, and
+        naming one (or ``--require-signature``) requires a signature that verifies."""
+        try:
+            return policy.with_signer(self.signer(), self.require_signature)
+        except SignatureError as exc:
+            raise CannotRun(str(exc)) from None
 
 
 def signature_options(func: F) -> F:
@@ -150,45 +146,6 @@ def signature_options(func: F) -> F:
     return decorated  # type: ignore[no-any-return]
 
 
-def scan_signature(
-    report: Report, policy: Policy, target: str, signing: SignatureOptions
-) -> tuple[Report, Policy]:
-    """The signature step of ``scan``: the report with its signature result, and the policy
-    with ``--require-signature`` (or the policy file's ``signatures.required``) applied.
-    Command-line signers override the policy file's. Bad options exit 2."""
-    if _nothing_to_verify(target, policy, signing):
-        return report, policy  # no signature, none asked for: sigstore is not even imported
-    from signatures.policy_file import load_signature_policy
-    from signatures.scan_step import attach_signature
-
-    try:
-        from_file = load_signature_policy(policy.source) if Path(policy.source).is_file() else None
-        if signing.require_signature or (from_file is not None and from_file.required):
-            policy = dataclasses.replace(policy, require_signature=True)
-        method = signing.method() or (from_file.method if from_file is not None else None)
-        report = attach_signature(report, target, method, signing.signature, policy.require_signature)
-    except SignatureError as exc:
-        raise CannotRun(str(exc)) from None
-    return report, policy
-
-
-def _nothing_to_verify(target: str, policy: Policy, signing: SignatureOptions) -> bool:
-    from signatures.paths import default_signature_path
-
-    asked = (
-        signing.require_signature
-        or signing.identities
-        or signing.identity_regexes
-        or signing.github_repository
-        or signing.key
-        or signing.certificate_chain
-        or signing.signature
-    )
-    model = Path(target)
-    present = model.exists() and default_signature_path(model).is_file()
-    return not asked and not present and not policy.require_signature and not Path(policy.source).is_file()
-
-
 @click.command()
 @click.argument("model_dir", type=click.Path())
 @signature_options
@@ -196,7 +153,7 @@ def _nothing_to_verify(target: str, policy: Policy, signing: SignatureOptions) -
 def verify(model_dir: str, signing: SignatureOptions, fmt: str) -> None:
     """Verify MODEL_DIR against its OpenSSF model signature (offline)."""
     try:
-        method = signing.method()
+        method = method_for(signing.signer())
         if method is None:
             raise SignatureError(
                 "say who must have signed: --identity/--issuer (or --identity-regex, "

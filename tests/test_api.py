@@ -1,4 +1,4 @@
-"""The embedding API: scanner.scan(path, policy=...) -> Report; report.verdict(policy)."""
+"""The embedding API: scanner.scan(path, policy=...) -> Report; policy.judge(report)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ def test_scan_returns_a_report_judged_by_any_policy(tmp_path: Path) -> None:
     report = scanner.scan(model_with_unknown_blob(tmp_path))
     assert isinstance(report, scanner.Report)
     assert [f.rule_id for f in report.findings] == ["SCAN-UNKNOWN-001"]
-    assert report.verdict().passed is False  # default policy: fail on medium
-    assert report.verdict(scanner.Policy(fail_on=Severity.HIGH)).passed is True
+    assert scanner.Policy.default().judge(report).passed is False  # default policy: fail on medium
+    assert scanner.Policy(fail_on=Severity.HIGH).judge(report).passed is True
 
 
 def test_policy_argument_changes_the_verdict_not_the_findings(tmp_path: Path) -> None:
@@ -38,7 +38,8 @@ def test_policy_file_is_read_over_the_default(tmp_path: Path) -> None:
     folder = model_with_unknown_blob(tmp_path / "m")
     policy_file = tmp_path / "policy.yaml"
     policy_file.write_text("severity_overrides: {SCAN-UNKNOWN-001: low}\n")
-    verdict = scanner.scan(folder).verdict(scanner.Policy.from_file(policy_file))
+    policy = scanner.load_policy(policy_file)
+    verdict = policy.judge(scanner.scan(folder, policy=policy))
     assert verdict.passed and verdict.counts["low"] == 1 and verdict.fail_on == Severity.MEDIUM
 
 

@@ -20,7 +20,16 @@ def test_rules_json_has_every_catalog_field() -> None:
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     by_id = {r["id"]: r for r in doc["rules"]}
-    assert set(by_id["SCAN-ERROR-001"]) == {"id", "name", "severity", "summary", "help", "cwe", "references"}
+    assert set(by_id["SCAN-ERROR-001"]) == {
+        "id",
+        "name",
+        "severity",
+        "severities",
+        "summary",
+        "help",
+        "cwe",
+        "references",
+    }
     assert by_id["SCAN-ERROR-001"]["cwe"] == [20]
     assert [r["id"] for r in doc["rules"]] == sorted(by_id)
     assert len(doc["rules_version"]) == 16

@@ -87,7 +87,11 @@ def test_bad_policy_file_is_a_clear_error(tmp_path: Path) -> None:
     assert_clear_error(run_cli("scan", folder, "--policy", str(bad_yaml)), "not valid YAML")
     bad_value = tmp_path / "policy2.yaml"
     bad_value.write_text("fail_on: severe\n")
-    assert_clear_error(run_cli("scan", folder, "--policy", str(bad_value)), "unknown severity 'severe'")
+    assert_clear_error(
+        run_cli("scan", folder, "--policy", str(bad_value)),
+        "policy2.yaml:1: 'fail_on' must be one of",
+        "'severe'",
+    )
     no_reason = tmp_path / "policy3.yaml"
     no_reason.write_text("suppressions:\n  - {rule: SCAN-UNKNOWN-001}\n")
     assert_clear_error(run_cli("scan", folder, "--policy", str(no_reason)), "needs a 'reason'")

@@ -7,20 +7,21 @@ from pathlib import Path
 
 import scanner
 from scanner.model import Severity
+from scanner.policy import Policy
 
 
 def test_unknown_binary_is_a_finding_not_clean(tmp_path: Path) -> None:
     (tmp_path / "weights.bin").write_bytes(bytes(range(256)) * 4)
     report = scanner.scan(tmp_path)
     assert [f.rule_id for f in report.findings] == ["SCAN-UNKNOWN-001"]
-    assert not report.verdict().passed
+    assert not Policy.default().judge(report).passed
 
 
 def test_text_files_are_clean(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("# A model\n\nSome words.\n")
     report = scanner.scan(tmp_path)
     assert report.findings == ()
-    assert report.verdict().passed
+    assert Policy.default().judge(report).passed
 
 
 def test_symlink_is_reported_and_not_followed(tmp_path: Path) -> None:

@@ -1,9 +1,11 @@
-"""Which analyzer handles which sniffed format.
+"""Which analyzer handles which format: the one place that dispatches on format names.
 
-Each entry names a module that defines ``ANALYZER`` (an ``Analyzer``) and, optionally,
-``TREE_ANALYZER`` (a ``TreeAnalyzer``). Modules are imported lazily so an optional dependency
-of one format never breaks the others; a module that fails to import turns into a
-"format support not installed" finding for its formats.
+Each entry of ``ANALYZER_MODULES`` names a module that defines ``ANALYZER`` (an ``Analyzer``);
+``RECOGNIZER_MODULES`` names modules whose ``RECOGNIZER`` may refine a sniffed format from the
+file's structure or context (``refine``); ``TREE_ANALYZER_MODULES`` name modules with a
+``TREE_ANALYZER``. Modules are imported lazily so an optional dependency of one format never
+breaks the others; a module that fails to import turns into a "format support not installed"
+finding for its formats.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import importlib
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-from scanner.formats.interface import Analyzer, TreeAnalyzer
+from scanner.formats.interface import Analyzer, Context, Recognizer, TreeAnalyzer
+from scanner.sources.interface import Node
 
-#: module path -> the sniffed formats it handles
+#: module path -> the formats it handles
 ANALYZER_MODULES: dict[str, tuple[str, ...]] = {
     "scanner.formats.pickle": ("pickle",),
     "scanner.containers.zip": ("zip",),
@@ -22,19 +25,19 @@ ANALYZER_MODULES: dict[str, tuple[str, ...]] = {
     "scanner.containers.compressed": ("gzip", "bzip2", "xz", "lzma", "zlib", "zstd", "lz4"),
     "scanner.containers.sevenz": ("7z",),
     "scanner.formats.numpy": ("numpy",),
-    "scanner.formats.plain": (
-        "text",
-        "json",
-        "image",
-        "empty",
-        "tf-bundle-index",
-        "tf-bundle-data",
-        "tf-fingerprint",
-    ),
+    "scanner.formats.plain": ("text", "json", "image", "empty"),
+    "scanner.formats.keras": ("keras-config",),
+    "scanner.formats.tfcheckpoint": ("tf-bundle-index", "tf-bundle-data", "tf-fingerprint"),
     "scanner.formats.safetensors": ("safetensors",),
     "scanner.formats.gguf": ("gguf",),
     "scanner.formats.hdf5": ("hdf5",),
     "scanner.formats.protobuf": ("protobuf",),
+}
+
+#: sniffed format -> modules whose RECOGNIZER may refine it, asked in order
+RECOGNIZER_MODULES: dict[str, tuple[str, ...]] = {
+    "unknown": ("scanner.formats.tfcheckpoint",),
+    "json": ("scanner.formats.keras",),
 }
 
 #: modules that analyze a whole tree (repo layout, remote code)
@@ -47,6 +50,26 @@ class Unavailable:
 
     module: str
     reason: str
+
+
+def refine(node: Node, fmt: str, context: Context) -> str:
+    """The format ``node`` is analyzed as: the first recognizer of its sniffed format that
+    knows it decides; otherwise the sniffed format stands."""
+    for recognizer in _recognizers(fmt):
+        refined = recognizer.recognize(node, context)
+        if refined is not None:
+            return refined
+    return fmt
+
+
+@cache
+def _recognizers(fmt: str) -> tuple[Recognizer, ...]:
+    out: list[Recognizer] = []
+    for module in RECOGNIZER_MODULES.get(fmt, ()):
+        recognizer = getattr(importlib.import_module(module), "RECOGNIZER", None)
+        if isinstance(recognizer, Recognizer):
+            out.append(recognizer)
+    return tuple(out)
 
 
 @cache

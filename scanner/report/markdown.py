@@ -30,7 +30,7 @@ def cell(text: str, limit: int = 200) -> str:
 
 
 def summary_markdown(report: Report, policy: Policy, links: dict[str, str] | None = None) -> str:
-    verdict = report.verdict(policy)
+    verdict = policy.judge(report)
     status = "✅ passed" if verdict.passed else "❌ failed"
     threshold = verdict.fail_on.label if verdict.fail_on is not None else "never"
     lines = [

@@ -52,7 +52,7 @@ SECURITY_SEVERITY: dict[Severity, str] = {
     Severity.INFO: "0.1",
 }
 
-TEXT_FORMATS = frozenset({"text", "json", "python", "jinja", "yaml", "markdown"})
+TEXT_FORMATS = frozenset({"text", "json", "keras-config", "python", "jinja", "yaml", "markdown"})
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def report_to_sarif(report: Report, policy: Policy, rules_dirs: Sequence[str | P
     text_files = {a.path for a in report.artifacts if "!" not in a.path and a.format in TEXT_FORMATS}
     findings = report.findings[:MAX_RESULTS]
     results = [_result(f, index[f.rule_id], policy, text_files) for f in findings]
-    verdict = report.verdict(policy)
+    verdict = policy.judge(report)
     notifications: list[dict[str, Any]] = [
         {
             "level": "error",

@@ -202,9 +202,12 @@ class TextRenderer(Renderer):
 
     @staticmethod
     def _verdict(console: Console, report: Report, policy: Policy) -> None:
-        verdict = report.verdict(policy)
+        verdict = policy.judge(report)
         threshold = verdict.fail_on.label if verdict.fail_on is not None else "never"
         console.print()
+        if policy.origin != "built-in":
+            how = "found from the working directory" if policy.origin == "discovered" else "given"
+            console.print(Text(f"policy: {safe_text(policy.source)} ({how})", style="dim"))
         if verdict.passed:
             total = sum(verdict.counts.values())
             below = f" ({total} below the threshold)" if total else ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,9 @@ class ServiceConfig:
     db_url: str
     tokens: TokenTable
     policy: Policy = field(default_factory=Policy.default)
+    """The policy requests are judged by, unless the client's token names its own."""
+    token_policies: Mapping[str, Policy] = field(default_factory=dict)
+    """Policy file -> the policy, for tokens with ``policy=FILE`` (loaded and checked at start)."""
     rules_dirs: tuple[str, ...] = ()
     deadline: float = 2.0
     """Seconds within which every admission request is answered."""
@@ -123,16 +126,19 @@ class _Service:
         """Bearer-token auth with a scope; no unauthenticated request reaches the cache."""
 
         async def run(request: Request) -> Response:
+            request.state.policy = self.config.policy
             if not (k8s and self.config.trust_client_certs):
-                scopes = self.config.tokens.scopes_for(request.headers.get("authorization"))
-                if scopes is None:
+                token = self.config.tokens.lookup(request.headers.get("authorization"))
+                if token is None:
                     return JSONResponse(
                         {"error": "missing or invalid bearer token"},
                         status_code=401,
                         headers={"WWW-Authenticate": "Bearer"},
                     )
-                if scope not in scopes:
+                if scope not in token.scopes:
                     return JSONResponse({"error": f"this token lacks the {scope!r} scope"}, status_code=403)
+                if token.policy is not None:
+                    request.state.policy = self.config.token_policies[token.policy]
             return await self.wrap(handler)(request)
 
         return run
@@ -158,24 +164,26 @@ class _Service:
             raise HttpError(400, f"body is not valid JSON: {exc}") from None
 
     def recover(self) -> None:
+        policies = [self.config.policy, *self.config.token_policies.values()]
         for record in self.store.unfinished():
             ref = ArtifactRef(record.target, record.target, record.identity, True)
-            if self.queue.key_for(ref) != record.key:
+            policy = next((p for p in policies if self.queue.key_for(ref, p) == record.key), None)
+            if policy is None:
                 self.store.set_scan(record.id, "error", error="superseded: rules or policy changed")
                 continue
-            self.queue.resubmit(record.id, record.key, ref)
+            self.queue.resubmit(record.id, record.key, ref, policy)
 
     # -- decisions ------------------------------------------------------------------------------
-    async def decide(self, refs: Sequence[ArtifactRef], started: float) -> list[Decision]:
+    async def decide(self, refs: Sequence[ArtifactRef], started: float, policy: Policy) -> list[Decision]:
         deadline = started + self.config.deadline - 0.05
         pending: dict[int, tuple[ArtifactRef, str, asyncio.Future[CachedVerdict]]] = {}
         decisions: dict[int, Decision] = {}
         for i, ref in enumerate(refs):
-            cached = self.queue.cached(ref)
+            cached = self.queue.cached(ref, policy)
             if cached is not None:
                 decisions[i] = _from_verdict(ref, cached)
                 continue
-            job = self.queue.submit(ref)
+            job = self.queue.submit(ref, policy)
             pending[i] = (ref, job.scan_id, asyncio.wrap_future(job.future))
         if pending:
             remaining = max(0.0, deadline - time.monotonic())
@@ -213,7 +221,7 @@ class _Service:
         started = time.monotonic()
         body = await self.json_body(request)
         refs = self.parse_artifacts(body)
-        decisions = await self.decide(refs, started)
+        decisions = await self.decide(refs, started, request.state.policy)
         outcome = self.overall(decisions, started)
         return JSONResponse(
             {
@@ -258,7 +266,7 @@ class _Service:
                 refs.append((pointer, parse_artifact(uri)))
             except UriError as exc:
                 problems.append(f"{pointer}: {exc}")
-        decisions = await self.decide([r for _, r in refs], started) if refs else []
+        decisions = await self.decide([r for _, r in refs], started, request.state.policy) if refs else []
         outcome = "deny" if problems else self.overall(decisions, started) if decisions else "allow"
         lines = problems + [
             f"{pointer}: {d.ref.uri} {d.decision}: {'; '.join(d.reasons) or 'passed modelscan policy'}"
@@ -287,7 +295,7 @@ class _Service:
         refs = self.parse_artifacts(
             body if isinstance(body, dict) and "artifacts" in body else {"artifacts": [body]}
         )
-        jobs = [self.queue.submit(ref) for ref in refs]
+        jobs = [self.queue.submit(ref, request.state.policy) for ref in refs]
         out = [
             {"id": j.scan_id, "uri": j.ref.uri, "status": "queued", "location": f"/v1/scans/{j.scan_id}"}
             for j in jobs

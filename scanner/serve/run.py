@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import ssl
 
-from scanner.policy import Policy
+from scanner.policy import Policy, load_policy
+from scanner.rules import load_rules
 from scanner.serve.app import ServiceConfig, create_app, default_db_url
 from scanner.serve.auth import load_tokens
 
@@ -19,12 +20,16 @@ def build_config(
     workers: int,
     client_ca: str | None,
 ) -> ServiceConfig:
-    """Configuration from options and the environment (tokens and webhook secrets)."""
+    """Configuration from options and the environment (tokens and webhook secrets); every
+    per-token policy file is read and checked now (``PolicyError``), not at the first request."""
     tokens = load_tokens(os.environ.get("MODELSCAN_API_TOKENS"), token_file)
+    rules = load_rules(rules_dirs)
+    token_policies = {path: load_policy(path, rules) for path in sorted(tokens.policy_files)}
     return ServiceConfig(
         db_url=db or os.environ.get("MODELSCAN_DB") or default_db_url(),
         tokens=tokens,
         policy=policy,
+        token_policies=token_policies,
         rules_dirs=rules_dirs,
         deadline=deadline,
         hf_webhook_secret=os.environ.get("MODELSCAN_HF_WEBHOOK_SECRET", ""),

@@ -12,17 +12,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from scanner.engine import scan_target
+from scanner import pipeline
 from scanner.model import Report
+from scanner.pipeline import ScanOptions
 from scanner.policy import Policy
-from scanner.report.json import report_to_dict
+from scanner.report.json import judged_report_dict
 from scanner.rules import load_rules
 from scanner.serve.metrics import Metrics
 from scanner.serve.store import CachedVerdict, Store
 from scanner.serve.uris import ArtifactRef
 
-ScanFunction = Callable[[str], Report]
-"""Scans a target and returns its report (the engine by default; tests may slow it down)."""
+ScanFunction = Callable[[str, ScanOptions], Report]
+"""Scans a target and returns its report (``pipeline.scan`` by default; tests may slow it down
+or map hub targets to local folders)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class Job:
     key: str
     ref: ArtifactRef
     future: Future[CachedVerdict]
+    policy: Policy
+    """The policy this scan is judged by (the service's, or the client token's own)."""
 
 
 class ScanQueue:
@@ -47,50 +51,48 @@ class ScanQueue:
     ) -> None:
         self.store = store
         self.policy = policy
-        self.rules_dirs = tuple(rules_dirs)
+        self.rules_dirs = tuple(str(d) for d in rules_dirs)
         self.rules_digest = load_rules(self.rules_dirs).digest
         self.metrics = metrics or Metrics()
-        self._scan_fn = scan_fn or self._engine_scan
+        self._scan_fn = scan_fn or pipeline.scan
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="modelscan-scan")
         self._lock = threading.Lock()
         self._inflight: dict[str, Job] = {}
 
-    def key_for(self, ref: ArtifactRef) -> str:
+    def key_for(self, ref: ArtifactRef, policy: Policy | None = None) -> str:
         """Verdicts are valid only for the rules and policy they were judged with."""
-        return f"{ref.identity}|rules:{self.rules_digest}|policy:{self.policy.digest}"
+        return f"{ref.identity}|rules:{self.rules_digest}|policy:{(policy or self.policy).digest}"
 
-    def cached(self, ref: ArtifactRef) -> CachedVerdict | None:
-        return self.store.verdict(self.key_for(ref))
+    def cached(self, ref: ArtifactRef, policy: Policy | None = None) -> CachedVerdict | None:
+        return self.store.verdict(self.key_for(ref, policy))
 
-    def submit(self, ref: ArtifactRef) -> Job:
-        """Queue a scan of ``ref`` unless one for the same key is already queued or running."""
-        key = self.key_for(ref)
+    def submit(self, ref: ArtifactRef, policy: Policy | None = None) -> Job:
+        """Queue a scan of ``ref`` for ``policy`` (the service's when None) unless one for the
+        same key is already queued or running."""
+        chosen = policy or self.policy
+        key = self.key_for(ref, chosen)
         with self._lock:
             job = self._inflight.get(key)
             if job is not None:
                 return job
             scan_id = uuid.uuid4().hex
             future: Future[CachedVerdict] = Future()
-            job = Job(scan_id, key, ref, future)
+            job = Job(scan_id, key, ref, future, chosen)
             self._inflight[key] = job
             self.store.add_scan(scan_id, key, ref.identity, ref.target)
         self.metrics.queue_changed(+1)
         self._pool.submit(self._run, job)
         return job
 
-    def resubmit(self, scan_id: str, key: str, ref: ArtifactRef) -> None:
+    def resubmit(self, scan_id: str, key: str, ref: ArtifactRef, policy: Policy) -> None:
         """Queue again a scan left unfinished by a previous process (same id)."""
         with self._lock:
             if key in self._inflight:
                 return
-            job = Job(scan_id, key, ref, Future())
+            job = Job(scan_id, key, ref, Future(), policy)
             self._inflight[key] = job
         self.metrics.queue_changed(+1)
         self._pool.submit(self._run, job)
-
-    def inflight(self, key: str) -> Job | None:
-        with self._lock:
-            return self._inflight.get(key)
 
     def queue_depth(self) -> int:
         with self._lock:
@@ -103,8 +105,10 @@ class ScanQueue:
         started = time.perf_counter()
         self.store.set_scan(job.scan_id, "running")
         try:
-            report = self._scan_fn(job.ref.target)
-            verdict = report.verdict(self.policy)
+            policy = job.policy
+            options = ScanOptions(policy=policy, rules_dirs=self.rules_dirs, hash_files=True)
+            report = self._scan_fn(job.ref.target, options)
+            verdict = policy.judge(report)
             cached = CachedVerdict(
                 key=job.key,
                 identity=job.ref.identity,
@@ -113,7 +117,7 @@ class ScanQueue:
                 + tuple(
                     f"{f.rule_id} {f.artifact}: {f.message}"
                     for f in report.findings
-                    if self.policy.fail_on is not None and f.severity >= self.policy.fail_on
+                    if policy.fail_on is not None and f.severity >= policy.fail_on
                 )[:20],
                 worst=verdict.worst.label if verdict.worst is not None else None,
                 findings=len(report.findings),
@@ -125,8 +129,8 @@ class ScanQueue:
             self.store.set_scan(
                 job.scan_id,
                 "done",
-                report=report_to_dict(report, self.policy),
-                sbom=_sbom_or_none(report, self.policy),
+                report=judged_report_dict(report, policy),
+                sbom=_sbom_or_none(report, policy),
             )
             self.metrics.scan_done("allow" if verdict.passed else "deny", time.perf_counter() - started)
             job.future.set_result(cached)
@@ -138,9 +142,6 @@ class ScanQueue:
             with self._lock:
                 self._inflight.pop(job.key, None)
             self.metrics.queue_changed(-1)
-
-    def _engine_scan(self, target: str) -> Report:
-        return scan_target(target, rules_dirs=self.rules_dirs, hash_files=True)
 
 
 def content_digest(report: Report) -> str | None:

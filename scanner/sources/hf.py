@@ -9,8 +9,10 @@ even if the branch moves during the scan. All traffic goes through ``huggingface
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -193,10 +195,23 @@ def tree_from_snapshot(
         url = hf_hub_url(snapshot.ref.repo_id, f.path, revision=snapshot.commit, endpoint=snapshot.endpoint)
         artifact = Artifact(path=f.path, size=f.size, expected_sha256=f.sha256)
         nodes.append(Node(artifact, RangeBlob(url, f.size, counter, headers)))
-    if prefetch:
-        prefetch_heads(nodes)
     target = f"hf://{snapshot.ref.display}"
-    return Tree(target, snapshot.uri, tuple(nodes), revision=snapshot.commit, counter=counter)
+    key = hub_content_key(snapshot.ref.repo_id, snapshot.commit, [n.artifact.path for n in nodes])
+    warm = (lambda: prefetch_heads(nodes)) if prefetch else None
+    return Tree(
+        target,
+        snapshot.uri,
+        tuple(nodes),
+        revision=snapshot.commit,
+        counter=counter,
+        content_key=key,
+        prefetch=warm,
+    )
+
+
+def hub_content_key(repo_id: str, commit: str, paths: Iterable[str]) -> str:
+    """What a scan of ``paths`` of ``repo_id`` at ``commit`` is a scan of (immutable content)."""
+    return json.dumps(["hf", repo_id, commit, sorted(paths)])
 
 
 def check_access(

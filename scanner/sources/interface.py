@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from scanner.model import Artifact
@@ -166,6 +166,12 @@ class Tree:
     counter: ReadCounter = field(default_factory=ReadCounter, compare=False)
     local_dir: str | None = None
     """The folder on disk when the target is local (repo-level analyzers use it)."""
+    content_key: str | None = None
+    """The identity of immutable content, when the source can name one (a hub repo at a commit
+    with the files listed): a scan result keyed by it may be reused (``scanner.cache``)."""
+    prefetch: Callable[[], None] | None = field(default=None, compare=False)
+    """Warms the blobs before the engine reads them (a remote source fetches every file's
+    first bytes concurrently); not called when a cached result is used, so that reads nothing."""
 
 
 class Source(ABC):

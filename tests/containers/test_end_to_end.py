@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from scanner.engine import scan_target
+from scanner.api import scan as scan_target
 from scanner.model import Report, Severity
+from scanner.policy import Policy
 from tests.containers.helpers import MarkerPayload, central_offset, payload_pickle, torch_zip
 
 
@@ -31,7 +32,7 @@ def _ids(report: Report) -> set[str]:
 def test_benign_torch_checkpoint_passes(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     report = scan_target(str(torch_zip(tmp_path)))
-    assert report.verdict().passed, report.findings
+    assert Policy.default().judge(report).passed, report.findings
     assert report.artifacts[0].format == "pytorch-zip"
 
 
@@ -115,4 +116,4 @@ def test_benign_npz_passes(tmp_path: Path) -> None:
     path = tmp_path / "a.npz"
     np.savez_compressed(path, a=np.arange(1000, dtype=np.float32), b=np.eye(3))
     report = scan_target(str(path))
-    assert report.verdict().passed, report.findings
+    assert Policy.default().judge(report).passed, report.findings

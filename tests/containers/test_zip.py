@@ -312,7 +312,7 @@ def test_safetensors_name_on_a_zip_is_an_extension_mismatch(tmp_path: Path) -> N
 
 
 def test_zip_behind_a_binary_prefix_is_still_opened_by_the_engine(tmp_path: Path) -> None:
-    from scanner.engine import scan_target
+    from scanner.api import scan as scan_target
 
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:

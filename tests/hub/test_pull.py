@@ -356,3 +356,51 @@ def test_a_tree_listing_over_several_pages_is_pulled_whole(
     assert sum(1 for _, p, _ in hub.requests if "/tree/" in p) >= 3  # the client followed the pages
     for name, content in files.items():
         assert (dest / name).read_bytes() == (content if isinstance(content, bytes) else content.read())
+
+
+def test_pull_with_key_refuses_a_repo_without_model_sig(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.signatures.pki import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    hub.add_repo("acme/tiny", _benign_files())
+    dest = tmp_path / "out"
+    r = modelscan(hub_env, "pull", "acme/tiny", "--dest", str(dest), "--key", str(pki.public_key))
+    assert r.returncode == 1, r.stderr
+    assert "refused by the local rescan" in r.stderr
+    assert "a verified signature is required" in r.stderr
+    _nothing_left(tmp_path, "out")
+
+
+def test_pull_and_scan_of_the_same_commit_give_the_same_findings(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`pull` goes through the same pipeline as `scan hf://` (remote) and `scan DIR` (local)."""
+    hub.add_repo("acme/mixed", {**_benign_files(), "blob.dat": bytes(range(256)) * 8})
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("suppressions:\n  - {rule: SCAN-UNKNOWN-001, path: blob.dat, reason: vendor blob}\n")
+    scanned = modelscan(hub_env, "scan", "hf://acme/mixed", "--policy", str(policy), "-f", "json")
+    dest = tmp_path / "out"
+    pulled = modelscan(
+        hub_env, "pull", "acme/mixed", "--dest", str(dest), "--policy", str(policy), "-f", "json"
+    )
+    assert scanned.returncode == pulled.returncode == 0, (scanned.stderr, pulled.stderr)
+    remote, local = json.loads(scanned.stdout), json.loads(pulled.stdout)
+    assert [(f["rule_id"], f["artifact"]) for f in local["findings"]] == [("SCAN-UNKNOWN-001", "blob.dat")]
+    assert [(f["rule_id"], f["artifact"]) for f in remote["findings"]] == [("SCAN-UNKNOWN-001", "blob.dat")]
+    assert remote["verdict"]["counts"] == local["verdict"]["counts"]
+
+
+def test_remote_scan_with_key_fails_and_says_pull_verifies(
+    hub: FakeHub, hub_env: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.signatures.pki import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    hub.add_repo("acme/tiny", _benign_files())
+    r = modelscan(hub_env, "scan", "hf://acme/tiny", "--key", str(pki.public_key), "-f", "json")
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["signature"]["status"] == "missing"
+    assert "modelscan pull" in doc["signature"]["reason"]

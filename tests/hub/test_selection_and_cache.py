@@ -14,7 +14,7 @@ import pytest
 from scanner import cache
 from scanner.model import Artifact, Finding, Location, Report, Severity
 from scanner.pull import select_files
-from scanner.sources.hf import HubFile, parse_hub_target
+from scanner.sources.hf import HubFile, hub_content_key, parse_hub_target
 from scanner.sources.interface import SourceError
 
 
@@ -96,22 +96,22 @@ def _report() -> Report:
 
 def test_cached_report_round_trips_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELSCAN_CACHE_DIR", str(tmp_path))
-    key = cache.cache_key("acme/m", "c" * 40, "0.1.0", "r1", ["a.bin"])
+    key = cache.cache_key(hub_content_key("acme/m", "c" * 40, ["a.bin"]), "0.1.0", "r1")
     cache.store(key, _report())
     assert cache.load(key) == _report()
 
 
 def test_cache_key_changes_with_commit_tool_rules_and_files() -> None:
-    base = cache.cache_key("acme/m", "c" * 40, "0.1.0", "r1", ["a.bin"])
+    base = cache.cache_key(hub_content_key("acme/m", "c" * 40, ["a.bin"]), "0.1.0", "r1")
     assert (
         len(
             {
                 base,
-                cache.cache_key("acme/m", "d" * 40, "0.1.0", "r1", ["a.bin"]),
-                cache.cache_key("acme/m", "c" * 40, "0.1.1", "r1", ["a.bin"]),
-                cache.cache_key("acme/m", "c" * 40, "0.1.0", "r2", ["a.bin"]),
-                cache.cache_key("acme/m", "c" * 40, "0.1.0", "r1", ["a.bin", "b.bin"]),
-                cache.cache_key("acme/n", "c" * 40, "0.1.0", "r1", ["a.bin"]),
+                cache.cache_key(hub_content_key("acme/m", "d" * 40, ["a.bin"]), "0.1.0", "r1"),
+                cache.cache_key(hub_content_key("acme/m", "c" * 40, ["a.bin"]), "0.1.1", "r1"),
+                cache.cache_key(hub_content_key("acme/m", "c" * 40, ["a.bin"]), "0.1.0", "r2"),
+                cache.cache_key(hub_content_key("acme/m", "c" * 40, ["a.bin", "b.bin"]), "0.1.0", "r1"),
+                cache.cache_key(hub_content_key("acme/n", "c" * 40, ["a.bin"]), "0.1.0", "r1"),
             }
         )
         == 6
@@ -120,8 +120,8 @@ def test_cache_key_changes_with_commit_tool_rules_and_files() -> None:
 
 def test_corrupted_or_foreign_cache_entry_is_a_miss(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELSCAN_CACHE_DIR", str(tmp_path))
-    key = cache.cache_key("acme/m", "c" * 40, "0.1.0", "r1", ["a.bin"])
-    other = cache.cache_key("acme/m", "d" * 40, "0.1.0", "r1", ["a.bin"])
+    key = cache.cache_key(hub_content_key("acme/m", "c" * 40, ["a.bin"]), "0.1.0", "r1")
+    other = cache.cache_key(hub_content_key("acme/m", "d" * 40, ["a.bin"]), "0.1.0", "r1")
     cache.store(other, _report())
     entry = tmp_path / "results" / f"{key}.json"
     entry.write_bytes((tmp_path / "results" / f"{other}.json").read_bytes())  # copied under another key

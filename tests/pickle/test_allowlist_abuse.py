@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scanner.engine import scan_target
+from scanner.api import scan as scan_target
 from scanner.model import Severity
 from tests.conftest import run_python
 

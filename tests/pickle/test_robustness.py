@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from scanner.api import scan
 from scanner.formats.interface import Analysis
 from scanner.model import Severity
+from scanner.policy import Policy
 from tests.conftest import run_python
 from tests.pickle.builders import os_system, rules_of, scan_bytes, victim_load
 
@@ -28,7 +29,7 @@ def test_no_fixture_is_ever_unpickled_by_the_scan(tmp_path: Path) -> None:
     report = scan(model.parent)
     assert not marker.exists(), "the scanner ran the payload"
     assert any(f.callable == "os.system" and f.severity == Severity.CRITICAL for f in report.findings)
-    assert report.verdict().passed is False
+    assert Policy.default().judge(report).passed is False
     run_python(victim_load(model))  # the same file in a victim's loader
     assert marker.exists(), "the fixture was live"
 
@@ -101,7 +102,7 @@ _BIG = textwrap.dedent("""
 
 _MEASURE = textwrap.dedent("""
     import json, resource, sys, time
-    from scanner.engine import scan_target
+    from scanner.api import scan as scan_target
     t = time.perf_counter()
     report = scan_target(sys.argv[1])
     wall = time.perf_counter() - t

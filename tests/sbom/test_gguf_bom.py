@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sbom import render_sbom
-from scanner.engine import scan_target
+from scanner.api import scan as scan_target
 from tests.sbom.bomcheck import assert_valid_cyclonedx
 
 gguf = pytest.importorskip("gguf", reason="the gguf package writes the fixture")

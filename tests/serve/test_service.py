@@ -16,8 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scanner.engine import scan_target
+from scanner import pipeline
 from scanner.model import Report
+from scanner.pipeline import ScanOptions
+from scanner.policy import Policy, PolicyError
 from scanner.serve.app import ServiceConfig
 from scanner.serve.auth import load_tokens
 from tests.serve.server import running_server
@@ -76,12 +78,12 @@ class CountingScan:
         self.mapping = mapping or {}
         self._lock = threading.Lock()
 
-    def __call__(self, target: str) -> Report:
+    def __call__(self, target: str, options: ScanOptions) -> Report:
         with self._lock:
             self.calls += 1
         time.sleep(self.delay)
         local = self.mapping.get(target, target)
-        return scan_target(str(local), hash_files=True)
+        return pipeline.scan(str(local), options)
 
 
 def _admit(base: str, uri: str, headers: dict[str, str] = HEADERS) -> httpx.Response:
@@ -333,3 +335,24 @@ def test_uri_forms_map_to_one_identity(uri: str, identity: str) -> None:
     from scanner.serve.uris import parse_artifact
 
     assert parse_artifact(uri).identity == identity
+
+
+def test_per_token_policy_naming_a_signer_denies_an_unsigned_model(tmp_path: Path) -> None:
+    from scanner.serve.run import build_config
+    from tests.signatures.pki import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    (tmp_path / "strict.yaml").write_text(f"signatures:\n  key: {pki.public_key}\n")
+    tokens = tmp_path / "tokens"
+    tokens.write_text("strict-token admit,read policy=strict.yaml\nplain-token admit,read\n")
+    model = _benign(tmp_path)
+    config = build_config(Policy.default(), (), str(tmp_path / "db.sqlite"), str(tokens), 5.0, 1, None)
+    with running_server(config) as base:
+        strict = _admit(base, f"file://{model}", headers={"Authorization": "Bearer strict-token"}).json()
+        plain = _admit(base, f"file://{model}", headers={"Authorization": "Bearer plain-token"}).json()
+    assert strict["decision"] == "deny", strict
+    assert any("a verified signature is required" in r for r in strict["reasons"]), strict["reasons"]
+    assert plain["decision"] == "allow", plain
+    (tmp_path / "strict.yaml").write_text("signatures:\n  keyy: x\n")
+    with pytest.raises(PolicyError, match=r"strict\.yaml:2: unknown key 'keyy'"):
+        build_config(Policy.default(), (), str(tmp_path / "db2.sqlite"), str(tokens), 5.0, 1, None)

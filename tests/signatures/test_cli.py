@@ -156,7 +156,8 @@ def test_policy_file_signatures_section_requires_and_names_the_signer(
 
 
 def test_policy_file_keyless_identities_any_of(vectors: Path, tmp_path: Path) -> None:
-    from signatures.policy_file import load_signature_policy
+    from scanner.policy import load_policy
+    from signatures.signer import method_for
     from signatures.verify import verify_model
 
     policy = tmp_path / "policy.yaml"
@@ -165,9 +166,9 @@ def test_policy_file_keyless_identities_any_of(vectors: Path, tmp_path: Path) ->
         "    - {identity: someone@else.com, issuer: https://sigstore.verify.ibm.com/oauth2}\n"
         "    - {identity_regex: '[a-z]+@us\\.ibm\\.com', issuer: https://sigstore.verify.ibm.com/oauth2}\n"
     )
-    loaded = load_signature_policy(policy)
-    assert not loaded.required
-    assert verify_model(vectors / "v1.1.0-sigstore", loaded.method).status == "verified"
+    loaded = load_policy(policy)
+    assert loaded.require_signature  # naming a signer requires the signature (issue 12)
+    assert verify_model(vectors / "v1.1.0-sigstore", method_for(loaded.signer)).status == "verified"
 
 
 def test_keyless_signing_offline_is_a_clear_error_and_writes_nothing(
@@ -198,3 +199,44 @@ def test_trust_update_offline_is_a_clear_error(tmp_path: Path, monkeypatch) -> N
     with pytest.raises(SignatureError, match="could not refresh"):
         update_trust_root()
     assert load_trust_root().source == "shipped"  # nothing half-written was pinned
+
+
+# -- naming a signer requires a signature that verifies (issue 12) ------------------------------
+SIGNERS = {
+    "key": lambda pki: ["--key", str(pki.public_key)],
+    "identity": lambda pki: IBM,
+    "certificate-chain": lambda pki: ["--certificate-chain", str(pki.root)],
+    "github-repository": lambda pki: ["--github-repository", "acme/models"],
+}
+
+
+def test_scan_with_key_on_a_model_whose_signature_was_deleted_exits_1(model: Path, pki: Pki) -> None:
+    assert run_cli("sign", str(model), "--key", str(pki.key)).returncode == 0
+    signed = run_cli("scan", str(model), "--key", str(pki.public_key), "--no-progress")
+    assert signed.returncode == 0, signed.stdout
+    (model / "model.sig").unlink()
+    proc = run_cli("scan", str(model), "--key", str(pki.public_key), "--no-progress", "--format", "json")
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 1, doc["verdict"]
+    assert doc["signature"]["status"] == "missing"
+    assert any("a verified signature is required" in r for r in doc["verdict"]["reasons"])
+
+
+def test_every_signer_option_requires_the_signature_in_scan(model: Path, pki: Pki) -> None:
+    for name, args in SIGNERS.items():
+        proc = run_cli("scan", str(model), *args(pki), "--no-progress", "--format", "json")
+        assert proc.returncode == 1, (name, proc.stderr)
+        assert json.loads(proc.stdout)["signature"]["status"] == "missing", name
+
+
+def test_sbom_with_key_on_an_unsigned_model_exits_1(model: Path, pki: Pki, tmp_path: Path) -> None:
+    out = tmp_path / "bom.json"
+    proc = run_cli("sbom", str(model), "--key", str(pki.public_key), "-o", str(out))
+    assert proc.returncode == 1, proc.stderr
+    assert run_cli("sign", str(model), "--key", str(pki.key)).returncode == 0
+    assert run_cli("sbom", str(model), "--key", str(pki.public_key), "-o", str(out)).returncode == 0
+
+
+def test_two_signing_methods_on_the_command_line_are_exit_2(model: Path, pki: Pki) -> None:
+    proc = run_cli("scan", str(model), "--key", str(pki.public_key), "--certificate-chain", str(pki.root))
+    assert proc.returncode == 2 and "choose one" in proc.stderr
