@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scanner import __version__, cache
+from scanner import __version__
 from scanner.detect import SYMLINK
 from scanner.engine import ProgressCallback, now, scan_tree
 from scanner.formats.interface import Limits
@@ -123,6 +123,8 @@ def _engine(tree: Tree, opts: ScanOptions, started: str) -> Report:
     job = EngineJob(tree, opts.rules_dirs, opts.limits, started, opts.progress)
     if tree.content_key is None or not opts.use_cache:
         return opts.executor.run(job)
+    from scanner import cache  # only hub-like sources name immutable content; a local scan skips it
+
     key = cache.cache_key(tree.content_key, __version__, load_rules(opts.rules_dirs).digest)
     t0 = time.perf_counter()
     hit = cache.load(key)
