@@ -18,6 +18,7 @@ import datetime as _dt
 import fnmatch
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -230,8 +231,10 @@ def discover_policy(targets: Sequence[str], cwd: Path | None = None) -> Path | N
     repo_root = next((i for i, folder in enumerate(chain) if (folder / ".git").exists()), None)
     for folder in chain[: repo_root + 1] if repo_root is not None else chain[:1]:
         candidate = folder / POLICY_FILE_NAME
-        inside = any(folder == s or s in folder.parents for s in scanned)
-        if candidate.is_file() and not inside:
+        if not candidate.is_file():
+            continue
+        where = {folder, candidate.resolve().parent}  # a link into the target is in the target
+        if not any(w == s or s in w.parents for w in where for s in scanned):
             return candidate
     return None
 
@@ -246,7 +249,25 @@ def resolve_policy(
     if explicit is not None:
         return load_policy(explicit, rules, "given")
     found = discover_policy(targets, cwd)
-    return load_policy(found, rules, "discovered") if found is not None else Policy.default()
+    if found is None:
+        return Policy.default()
+    owner = _foreign_owner(found)
+    if owner is not None:
+        raise PolicyError(
+            f"{found} was found from the working directory but belongs to uid {owner}, not to you: "
+            "another user could have put it there to relax the scan; pass it with --policy if you trust it"
+        )
+    return load_policy(found, rules, "discovered")
+
+
+def _foreign_owner(path: Path) -> int | None:
+    """The owner of ``path`` when it is neither the user running the scan nor root (a file
+    another local user planted, e.g. in a shared /tmp); None where it is ours to trust."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # no POSIX owners (Windows): nothing to compare
+        return None
+    me, owner = getuid(), path.stat().st_uid
+    return None if owner in (me, 0) or me == 0 else owner
 
 
 @cache

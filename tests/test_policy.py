@@ -307,3 +307,33 @@ def test_yaml_aliases_are_refused_before_they_expand(tmp_path: Path) -> None:
         "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b]\n"
     )
     assert "YAML aliases (*name) are not allowed" in policy_error(tmp_path, bomb)
+
+
+def test_a_discovered_policy_another_user_owns_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another local user plants `.modelscan.yaml` in a shared folder (/tmp) the victim scans from."""
+    import os
+
+    from scanner.policy import resolve_policy
+
+    shared = tmp_path / "shared-tmp"
+    shared.mkdir()
+    planted = shared / ".modelscan.yaml"
+    planted.write_text(LENIENT)
+    if planted.stat().st_uid == 0:
+        os.chown(planted, 12345, 12345)  # running as root: make it another user's
+    owner = planted.stat().st_uid
+    monkeypatch.setattr(os, "getuid", lambda: owner + 1)  # the victim is someone else, not root
+    model = unknown_blob_model(tmp_path / "m")
+    with pytest.raises(PolicyError, match=f"belongs to uid {owner}, not to you"):
+        resolve_policy(None, [str(model)], cwd=shared)
+    assert resolve_policy(str(planted), [str(model)], cwd=shared).origin == "given"  # vouched for
+
+
+def test_a_link_into_the_scanned_model_is_not_a_policy_from_outside(tmp_path: Path) -> None:
+    repo = git_repo(tmp_path / "repo")
+    model = unknown_blob_model(repo / "m")
+    (model / ".modelscan.yaml").write_text(LENIENT)
+    (repo / ".modelscan.yaml").symlink_to(model / ".modelscan.yaml")
+    assert discover_policy([str(model)], cwd=repo) is None
