@@ -16,21 +16,13 @@ import hashlib
 import json
 import os
 import tempfile
-from pathlib import Path
 
+from scanner.datacache import cache_dir
 from scanner.model import Report
 from scanner.serialize import report_from_dict, report_to_dict
 
 FORMAT = 2
 """Bumped whenever the stored layout changes; older entries are then misses."""
-
-
-def cache_dir() -> Path:
-    env = os.environ.get("MODELSCAN_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "modelscan"
 
 
 def cache_key(content_key: str, tool_version: str, rules_digest: str) -> str:

@@ -23,8 +23,6 @@ from scanner.model import Report
 from scanner.pipeline import ScanOptions
 from scanner.policy import Policy, PolicyError, parse_fail_on, resolve_policy
 from scanner.report import RENDERER_MODULES, Renderer, renderer_for
-from scanner.report.sarif import SarifRenderer
-from scanner.report.text import TextRenderer
 from scanner.rules import RulesError, load_rules
 from scanner.sources import SourceError
 from signatures.commands import SignatureOptions, sign, signature_options, trust, verify
@@ -479,10 +477,16 @@ def check_writable(output: str | None) -> None:
 def renderer_to(fmt: str, output: str | None, rules_dirs: tuple[str, ...] = ()) -> Renderer:
     """The renderer for ``fmt``; text gets colour only on a terminal and without ``NO_COLOR``;
     SARIF describes the rules of ``--rules`` directories too."""
-    renderer = renderer_for(fmt)
-    if isinstance(renderer, SarifRenderer) and rules_dirs:
+    renderer = renderer_for(fmt)  # imports only the module of ``fmt`` (rich only for text)
+    if fmt == "sarif" and rules_dirs:
+        from scanner.report.sarif import SarifRenderer
+
+        assert isinstance(renderer, SarifRenderer)
         return renderer.with_rules(rules_dirs)
-    if isinstance(renderer, TextRenderer):
+    if fmt == "text":
+        from scanner.report.text import TextRenderer
+
+        assert isinstance(renderer, TextRenderer)
         to_terminal = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         width = shutil.get_terminal_size((100, 24)).columns if to_terminal else 100
         renderer = renderer.with_color(to_terminal, width)

@@ -29,7 +29,6 @@ from scanner import __version__
 from scanner.detect import SYMLINK
 from scanner.engine import ProgressCallback, now, scan_tree
 from scanner.formats.interface import Limits
-from scanner.hashing import sha256_blobs
 from scanner.model import Finding, Report, SignatureResult
 from scanner.policy import POLICY_FILE_NAME, Policy
 from scanner.rules import load_rules
@@ -143,6 +142,8 @@ def _hashed(report: Report, tree: Tree, opts: ScanOptions) -> Report:
     t0 = time.perf_counter()
     digests = dict(opts.measured_sha256)
     if opts.hash_files:
+        from scanner.hashing import sha256_blobs  # its thread pool only when asked to hash
+
         nodes = [n for n in tree.nodes if n.artifact.format != SYMLINK and n.artifact.path not in digests]
         digests.update(
             zip((n.artifact.path for n in nodes), sha256_blobs([n.blob for n in nodes]), strict=True)

@@ -14,13 +14,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from scanner import datacache
+from scanner.rules import builtin_rules_dir
 from scanner.schema import validate
+
+if TYPE_CHECKING:
+    import yaml
 
 Key = tuple[str | int, ...]
 """A path into the document: mapping keys and list indexes."""
@@ -30,15 +32,21 @@ class PolicyError(Exception):
     """A policy file is unreadable, malformed or asks for something impossible (exit 2)."""
 
 
-class _Loader(yaml.SafeLoader):
+@cache
+def _loader() -> type[yaml.SafeLoader]:
     """Safe loading without YAML 1.1 timestamps: ``expires: 2026-13-45`` stays a string the
-    checks can reject with its line, instead of a constructor error without one."""
+    checks can reject with its line, instead of a constructor error without one. PyYAML is
+    imported here, on a data cache miss only (see ``read_policy_document``)."""
+    import yaml
 
+    class Loader(yaml.SafeLoader):
+        pass
 
-_Loader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+    Loader.yaml_implicit_resolvers = {
+        ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return Loader
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,7 @@ class PolicyDocument:
 def policy_schema() -> Mapping[str, Any]:
     """The published policy schema."""
     schema: Mapping[str, Any] = json.loads(
-        (resources.files("rules") / "policy-schema.json").read_text(encoding="utf-8")
+        (builtin_rules_dir() / "policy-schema.json").read_text(encoding="utf-8")
     )
     return schema
 
@@ -78,19 +86,29 @@ def read_policy_document(path: str | Path) -> PolicyDocument:
         raise PolicyError(f"cannot read policy {name}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise PolicyError(f"cannot read policy {name}: it is not UTF-8 text") from None
+    key = datacache.key_of(
+        [name.encode(), text.encode(), Path(__file__).read_bytes(), json.dumps(policy_schema()).encode()]
+    )
+    cached = datacache.load("policy", key)
+    if isinstance(cached, dict):  # this exact file passed every check below before
+        marks = {tuple(k): (int(v[0]), int(v[1])) for k, v in cached["marks"]}
+        return PolicyDocument(name, cached["data"], marks)
     data, marks = _compose(text, name)
     data, marks = _unwrap(PolicyDocument(name, {}, marks), data)
     doc = PolicyDocument(name, data if isinstance(data, dict) else {}, marks)
     invalid = validate(data, policy_schema())
     if invalid is not None:
         raise doc.error(invalid.path, invalid.message, invalid.at_key)
+    datacache.store("policy", key, {"data": data, "marks": [[list(k), list(v)] for k, v in marks.items()]})
     return doc
 
 
 def _compose(text: str, name: str) -> tuple[object, dict[Key, tuple[int, int]]]:
+    import yaml
+
     marks: dict[Key, tuple[int, int]] = {}
     try:
-        loader = _Loader(text)
+        loader = _loader()(text)
         try:
             node = loader.get_single_node()
             data = _plain(node, loader, (), marks, name, set()) if node is not None else {}
@@ -105,12 +123,19 @@ def _compose(text: str, name: str) -> tuple[object, dict[Key, tuple[int, int]]]:
 
 
 def _plain(
-    node: yaml.Node, loader: _Loader, path: Key, marks: dict[Key, tuple[int, int]], name: str, seen: set[int]
+    node: yaml.Node,
+    loader: yaml.SafeLoader,
+    path: Key,
+    marks: dict[Key, tuple[int, int]],
+    name: str,
+    seen: set[int],
 ) -> object:
     """The node as plain data, recording each value's line; a repeated key is an error (YAML
     keeps the last one silently, so the policy would not be what it reads like), and so is an
     alias (``*a``): a policy has no use for one, and a few nested ones expand to billions of
     nodes."""
+    import yaml
+
     line = node.start_mark.line + 1
     if id(node) in seen:
         raise PolicyError(f"{name}:{line}: YAML aliases (*name) are not allowed in a policy")

@@ -13,17 +13,11 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from scanner import datacache
 from scanner.model import Finding, Location, Severity
-
-# libyaml's safe loader parses the rule files ~10x faster than the pure-Python one, which
-# matters for every CLI start; both construct plain data only.
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class RulesError(Exception):
@@ -129,7 +123,9 @@ def finding(
 
 def builtin_rules_dir() -> Path:
     """The ``rules/`` folder shipped with the package."""
-    return Path(str(resources.files("rules")))
+    import rules  # the data package itself (no importlib.resources: it costs a CLI start ~5 ms)
+
+    return Path(rules.__path__[0])
 
 
 def load_rules(extra_dirs: Sequence[str | Path] = ()) -> RuleSet:
@@ -139,22 +135,36 @@ def load_rules(extra_dirs: Sequence[str | Path] = ()) -> RuleSet:
 
 @lru_cache(maxsize=8)
 def _load(extra_dirs: tuple[str, ...]) -> RuleSet:
-    digest = hashlib.sha256()
-    grouped: dict[str, list[Mapping[str, Any]]] = {}
-    sources: list[str] = []
+    files: list[tuple[Path, str, bytes]] = []
     for directory in (str(builtin_rules_dir()), *extra_dirs):
         root = Path(directory)
         if not root.is_dir():
             raise RulesError(f"rules directory not found: {directory}")
-        for path in sorted(_yaml_files(root)):
-            raw = path.read_bytes()
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + raw + b"\0")
-            kind, entries = _parse_document(path, raw)
-            grouped.setdefault(kind, []).extend(entries)
-            sources.append(str(path))
+        files += [(p, p.relative_to(root).as_posix(), p.read_bytes()) for p in sorted(_yaml_files(root))]
+    digest = hashlib.sha256()
+    for _, name, raw in files:
+        digest.update(name.encode() + b"\0" + raw + b"\0")
+    grouped = _parsed_documents(files)
     catalog = _parse_catalog(grouped.get("catalog", []))
     documents = {kind: tuple(entries) for kind, entries in grouped.items()}
-    return RuleSet(documents, catalog, digest.hexdigest()[:16], tuple(sources))
+    return RuleSet(documents, catalog, digest.hexdigest()[:16], tuple(str(p) for p, _, _ in files))
+
+
+def _parsed_documents(files: Sequence[tuple[Path, str, bytes]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Entries per kind, from the JSON data cache when these exact files (and this parser) were
+    parsed before: YAML parsing and PyYAML's import were most of a small scan's start-up."""
+    key = datacache.key_of(
+        [Path(__file__).read_bytes(), *(part for p, _, raw in files for part in (str(p).encode(), raw))]
+    )
+    cached = datacache.load("rules", key)
+    if isinstance(cached, dict):
+        return cached
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    for path, _, raw in files:
+        kind, entries = _parse_document(path, raw)
+        grouped.setdefault(kind, []).extend(entries)
+    datacache.store("rules", key, grouped)
+    return grouped
 
 
 def _yaml_files(root: Path) -> Iterable[Path]:
@@ -163,8 +173,13 @@ def _yaml_files(root: Path) -> Iterable[Path]:
 
 
 def _parse_document(path: Path, raw: bytes) -> tuple[str, list[Mapping[str, Any]]]:
+    import yaml  # only on a data cache miss
+
+    # libyaml's safe loader parses the rule files ~10x faster than the pure-Python one; both
+    # construct plain data only.
+    loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        doc = yaml.load(raw, Loader=_SafeLoader)  # scan-safe: our rule files, safe loader
+        doc = yaml.load(raw, Loader=loader)  # scan-safe: our rule files, safe loader
     except yaml.YAMLError as exc:
         raise RulesError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):

@@ -19,11 +19,7 @@ import posixpath
 from collections.abc import Mapping
 from typing import Any
 
-from scanner.formats import pysource
 from scanner.formats.interface import Analysis, Context, TreeAnalyzer
-from scanner.formats.jinja import analyze_template, template_sha256
-from scanner.formats.modelcard import card_facts
-from scanner.formats.shards import check_index, weights_facts
 from scanner.model import FactValue, Finding, Location
 from scanner.sources.interface import Node, Tree
 
@@ -221,6 +217,11 @@ class _Run:
 
     # -- one repo folder -------------------------------------------------------------------
     def repo(self, folder: str) -> dict[str, FactValue]:
+        # The analyzers of templates, model cards and code are imported where a folder has
+        # them: jinja2, PyYAML and the Python-source rules cost a single-file scan its start-up.
+        from scanner.formats.jinja import analyze_template, template_sha256
+        from scanner.formats.modelcard import card_facts
+
         facts: dict[str, FactValue] = {}
         join = (lambda name: posixpath.join(folder, name)) if folder else (lambda name: name)
         config = self.json(join("config.json")) if join("config.json") in self.nodes else None
@@ -376,6 +377,8 @@ class _Run:
         return seen
 
     def templates_in_json(self, path: str, doc: dict[str, Any], facts: dict[str, FactValue]) -> None:
+        from scanner.formats.jinja import analyze_template, template_sha256
+
         template = doc.get("chat_template")
         items: list[tuple[str, str]] = []
         if isinstance(template, str):
@@ -401,15 +404,21 @@ class _Run:
             None,
         )
         doc = self.json(index) if index else None
-        facts.update(weights_facts(folder, doc, files, self.context.facts))
+        from scanner.formats import shards
+
+        facts.update(shards.weights_facts(folder, doc, files, self.context.facts))
 
     def shard_index(self, path: str) -> None:
+        from scanner.formats.shards import check_index
+
         doc = self.json(path)
         if doc is not None:
             self.found.extend(check_index(path, doc, self.nodes, self.context))
 
     # -- python ----------------------------------------------------------------------------
     def python(self, path: str) -> None:
+        from scanner.formats import pysource
+
         text = self.text(path)
         if text is not None:
             self.found.extend(pysource.analyze_source(text, path, self.context.rules))

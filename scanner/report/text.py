@@ -13,7 +13,6 @@ import io
 from collections.abc import Iterable
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from scanner.model import Finding, Report, Severity
@@ -121,6 +120,8 @@ class TextRenderer(Renderer):
     def _summary(console: Console, report: Report, counted: list[Finding], policy: Policy) -> None:
         if not counted:
             return
+        from rich.table import Table  # a clean report has no table: its import is skipped
+
         table = Table(title=None, show_header=True, header_style="bold", box=None, pad_edge=False)
         table.add_column("severity")
         table.add_column("findings", justify="right")

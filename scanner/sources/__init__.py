@@ -5,6 +5,8 @@ New sources register here; ``resolve_target`` picks the first that accepts the t
 
 from __future__ import annotations
 
+import importlib
+
 from scanner.sources.interface import Blob, BytesBlob, Node, Source, SourceError, Tree
 from scanner.sources.local import LocalSource
 
@@ -27,16 +29,26 @@ def resolve_target(target: str) -> Tree:
 register_source(LocalSource())
 
 
-def _register_remote_sources() -> None:
-    # huggingface_hub is imported lazily inside these modules: a local scan never pays for it.
-    from scanner.sources.hf import HfSource
-    from scanner.sources.https import HttpsSource
+class _Deferred(Source):
+    """A source whose module is imported only when a target with one of its schemes comes:
+    a local scan never imports the HTTP and hub code (nor its thread pools and logging)."""
 
-    register_source(HttpsSource())
-    register_source(HfSource())
+    def __init__(self, prefixes: tuple[str, ...], module: str, name: str) -> None:
+        self.prefixes, self.module, self.name = prefixes, module, name
+
+    def accepts(self, target: str) -> bool:
+        return target.startswith(self.prefixes) and self._source().accepts(target)
+
+    def resolve(self, target: str) -> Tree:
+        return self._source().resolve(target)
+
+    def _source(self) -> Source:
+        source: Source = getattr(importlib.import_module(self.module), self.name)()
+        return source
 
 
-_register_remote_sources()
+register_source(_Deferred(("https://", "http://"), "scanner.sources.https", "HttpsSource"))
+register_source(_Deferred(("hf://",), "scanner.sources.hf", "HfSource"))
 
 __all__ = [
     "Blob",
