@@ -101,6 +101,15 @@ class SliceBlob(Blob):
         length = min(length, self._length - offset)
         return self._parent.read_at(self._offset + offset, length)
 
+    def read_many(self, spans: Sequence[tuple[int, int]]) -> list[bytes]:
+        # The parent's batching (a remote blob's multi-range requests) serves a window too.
+        clipped = [(o, max(0, min(n, self._length - o))) for o, n in spans]
+        for o, n in spans:
+            if o < 0 or n < 0:
+                raise ValueError("negative offset or length")
+        parts = self._parent.read_many([(self._offset + o, n) for o, n in clipped])
+        return [b"" if n == 0 else part for (_, n), part in zip(clipped, parts, strict=True)]
+
 
 class _BlobRawIO(io.RawIOBase):
     """Adapter: a ``Blob`` as a seekable raw stream."""

@@ -13,7 +13,8 @@ server writes to a socket (headers included) is counted, and every request is lo
 Knobs for attacks and failures: ``tamper`` (serve other bytes of the same size under a file's
 LFS digest), ``drop`` (close the connection halfway through a download, N times), gated
 repos (401 ``GatedRepo`` unless the right token is sent), and ``on_info`` hooks (move a
-branch right after the scanner resolved it).
+branch right after the scanner resolved it), ``latency`` (every request waits, as over a network)
+and ``multipart_ranges`` (off: a multi-range request gets the whole file, as from S3).
 """
 
 from __future__ import annotations
@@ -212,6 +213,11 @@ class FakeHub:
         self.stall_info = 0
         """How many more model-info requests to hold for ``stall_seconds`` before answering."""
         self.stall_seconds = 2.0
+        self.latency = 0.0
+        """Seconds every request waits before it is answered: a network's round trip (bench)."""
+        self.multipart_ranges = True
+        """Answer ``Range: bytes=a-b,c-d`` with ``206 multipart/byteranges`` (as nginx, Apache and
+        most CDNs do); False: ignore such a header and send the whole file, as S3 does."""
         self.bytes_sent = 0
         self.requests: list[tuple[str, str, str | None]] = []
         self.authorized: list[tuple[str, bool]] = []
@@ -284,6 +290,7 @@ class _CountingWriter:
 
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_MULTI_RANGE = re.compile(r"bytes=\d+-\d+(?:,\s*\d+-\d+)+")
 _REPO = r"([^/]+/[^/]+)"
 
 
@@ -312,6 +319,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, head: bool) -> None:
         split = urlsplit(self.path)
         path, query = unquote(split.path), parse_qs(split.query)
+        if self.hub.latency:
+            time.sleep(self.hub.latency)
         with self.hub._lock:
             self.hub.requests.append(("HEAD" if head else "GET", self.path, self.headers.get("Range")))
             self.hub.authorized.append((path, "Authorization" in self.headers))
@@ -445,6 +454,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- responses -------------------------------------------------------------------------
     def _ranged(self, content: Content, headers: dict[str, str], head: bool, drop_key: str) -> None:
+        spec = self.headers.get("Range", "")
+        if "," in spec and self.hub.multipart_ranges and _MULTI_RANGE.fullmatch(spec):
+            return self._byteranges(content, headers, spec, head)
         start, end, status = 0, content.size, 200
         if (m := _RANGE.fullmatch(self.headers.get("Range", ""))) and content.size:
             if m[1]:
@@ -477,6 +489,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             self.connection.shutdown(2)
+
+    def _byteranges(self, content: Content, headers: dict[str, str], spec: str, head: bool) -> None:
+        """RFC 9110 14.6: one part per range, each with its Content-Range."""
+        boundary = "fakehub-" + hashlib.sha256(spec.encode()).hexdigest()[:16]
+        parts: list[bytes] = []
+        for item in spec[len("bytes=") :].split(","):
+            first, _, last = item.strip().partition("-")
+            start, end = int(first), min(int(last) + 1, content.size)
+            if start >= end:
+                continue
+            head_part = (
+                f"--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+                f"Content-Range: bytes {start}-{end - 1}/{content.size}\r\n\r\n"
+            )
+            parts.append(head_part.encode() + content.read(start, end) + b"\r\n")
+        if not parts:
+            return self._send(416, b"", {"Content-Range": f"bytes */{content.size}"}, head)
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        self._send(206, body, {**headers, "Content-Type": f"multipart/byteranges; boundary={boundary}"}, head)
 
     def _json(self, body: Any, headers: Mapping[str, str] | None = None) -> None:
         self._send(
