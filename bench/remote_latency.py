@@ -133,7 +133,12 @@ def main() -> int:
             if name != "peer: snapshot_download + picklescan":
                 print(f"{name} / peer: wall x{results[name]['wall'] / peer['wall']:.3f}")
     if args.json:
-        args.json.write_text(json.dumps({"remote_latency": results}, indent=2))
+        meta = {
+            "bench": f"bench/remote_latency.py --latency {args.latency} --rounds {args.rounds}",
+            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load": f"{os.getloadavg()[0]:.2f}",
+        }
+        args.json.write_text(json.dumps({"remote_latency": results, "meta": meta}, indent=2))
     return 0
 
 

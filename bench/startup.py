@@ -128,7 +128,12 @@ def main() -> int:
         f"{os.getloadavg()[0]:.2f} after"
     )
     if args.json:
-        args.json.write_text(json.dumps({"startup": results}, indent=2))
+        meta = {
+            "bench": f"bench/startup.py --rounds {args.rounds}",
+            "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "load": f"{load_before:.2f}",
+        }
+        args.json.write_text(json.dumps({"startup": results, "meta": meta}, indent=2))
     return 0
 
 
