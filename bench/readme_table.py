@@ -76,7 +76,14 @@ def table(outputs: list[Mapping[str, Any]]) -> str:
         meta = out.get("meta")
         if isinstance(meta, Mapping):
             notes.append(f"{meta.get('bench')}: {meta.get('when')}, load average {meta.get('load')}")
-    lines = [BEGIN, HEADER, *rows, "", "Measured on the CI machine (2 cores): " + "; ".join(notes) + ".", END]
+    lines = [
+        BEGIN,
+        HEADER,
+        *rows,
+        "",
+        "Measured on a 2-core machine shared with other work: " + "; ".join(notes) + ".",
+        END,
+    ]
     return "\n".join(lines)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -488,7 +487,11 @@ def renderer_to(fmt: str, output: str | None, rules_dirs: tuple[str, ...] = ()) 
 
         assert isinstance(renderer, TextRenderer)
         to_terminal = output is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        width = shutil.get_terminal_size((100, 24)).columns if to_terminal else 100
+        width = 100
+        if to_terminal:
+            import shutil  # only for a terminal: its import costs a non-interactive scan ~2 ms
+
+            width = shutil.get_terminal_size((100, 24)).columns
         renderer = renderer.with_color(to_terminal, width)
     return renderer
 
